@@ -1,0 +1,212 @@
+"""The neural-network primitives: convolution, normalization, softmax, pooling, padding.
+
+Linear ops come in adjoint pairs that differentiate into each other (conv2d and its two
+backward ops, avg_pool2d and its backward, take and scatter, pad and slice), so gradients of
+any order stay inside the pair. Nonlinear ones (normalize, softmax) write their backward with
+their saved outputs, which are graph-connected, so they too differentiate again.
+"""
+
+from __future__ import annotations
+
+from minigan.autograd.function import Function
+from minigan.autograd.grad_mode import is_grad_enabled
+from minigan.autograd.ops import GetItem
+from minigan.autograd.tensor import Tensor
+
+
+def _crop_to(t: Tensor, hw: tuple) -> Tensor:
+    """conv2d's output can have one row/col more than the adjoint's input when
+    output_padding >= stride (allowed if < dilation); the adjoint ignores it."""
+    if t.shape[2:] == tuple(hw):
+        return t
+    return t[:, :, :hw[0], :hw[1]]
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, w)
+        ctx.geom = (stride, padding, dilation, groups)
+        return ctx.k.conv2d_forward(x.array, w.array, None if b is None else b.array, *ctx.geom)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = Conv2dBackwardInput.apply(g, w, x.shape[2:], *ctx.geom) if need_x else None
+        gw = Conv2dBackwardWeight.apply(x, g, w.shape[2:], *ctx.geom) if need_w else None
+        gb = g.sum((0, 2, 3)) if need_b else None
+        return gx, gw, gb, None, None, None, None
+
+
+class Conv2dBackwardInput(Function):
+    """B(g, w): the adjoint of conv2d in its input; conv_transpose2d is exactly this op."""
+
+    @staticmethod
+    def forward(ctx, g, w, input_hw, stride, padding, dilation, groups):
+        ctx.save_for_backward(g, w)
+        ctx.geom = (stride, padding, dilation, groups)
+        return ctx.k.conv2d_backward_input(g.array, w.array, tuple(input_hw), *ctx.geom)
+
+    @staticmethod
+    def backward(ctx, gx):
+        g, w = ctx.saved_tensors
+        need_g, need_w = ctx.needs_input_grad[:2]
+        # <gx, B(g, w)> = <conv2d(gx, w), g>: bilinear, so each gradient is the other factor.
+        dg = _crop_to(Conv2d.apply(gx, w, None, *ctx.geom), g.shape[2:]) if need_g else None
+        dw = Conv2dBackwardWeight.apply(gx, g, w.shape[2:], *ctx.geom) if need_w else None
+        return dg, dw, None, None, None, None, None
+
+
+class Conv2dBackwardWeight(Function):
+    """W(x, g): the adjoint of conv2d in its weight."""
+
+    @staticmethod
+    def forward(ctx, x, g, kernel_hw, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, g)
+        ctx.geom = (stride, padding, dilation, groups)
+        return ctx.k.conv2d_backward_weight(x.array, g.array, tuple(kernel_hw), *ctx.geom)
+
+    @staticmethod
+    def backward(ctx, gw):
+        x, g = ctx.saved_tensors
+        need_x, need_g = ctx.needs_input_grad[:2]
+        # <gw, W(x, g)> = <conv2d(x, gw), g>
+        dx = Conv2dBackwardInput.apply(g, gw, x.shape[2:], *ctx.geom) if need_x else None
+        dg = _crop_to(Conv2d.apply(x, gw, None, *ctx.geom), g.shape[2:]) if need_g else None
+        return dx, dg, None, None, None, None, None
+
+
+class Normalize(Function):
+    """(y, mean, var) with y = (x - mean) / sqrt(var + eps) over ``axes`` (biased var).
+
+    The batch/instance/layer/group norms are this op plus reshapes and an affine map.
+    """
+
+    @staticmethod
+    def forward(ctx, x, axes, eps):
+        ctx.save_outputs()
+        ctx.axes, ctx.eps, ctx.shape = axes, eps, x.shape
+        ctx.count = 1
+        for a in axes:
+            ctx.count *= x.shape[a]
+        return ctx.k.normalize_forward(x.array, axes, eps)
+
+    @staticmethod
+    def backward(ctx, gy, gmean, gvar):
+        y, _, var = ctx.saved_outputs
+        axes, n = ctx.axes, ctx.count
+        if gmean is None and gvar is None and not is_grad_enabled():
+            # fused fast path: no graph is being built
+            dx = ctx.k.normalize_backward(gy.array, y.array, var.array, axes, ctx.eps)
+            return Tensor(dx, ctx.backend), None, None
+        invstd = (var + ctx.eps) ** -0.5
+        dx = None
+        if gy is not None:
+            dx = invstd * (gy - gy.mean(axes, keepdim=True) - y * (gy * y).mean(axes, keepdim=True))
+        if gmean is not None:
+            term = (gmean / n).expand(ctx.shape)
+            dx = term if dx is None else dx + term
+        if gvar is not None:
+            term = gvar * (2.0 / n) * y / invstd  # dvar/dx = 2 (x - mean) / n
+            dx = term if dx is None else dx + term
+        return dx, None, None
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.save_outputs()
+        ctx.axis = axis
+        return ctx.k.softmax(x.array, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved_outputs[0]
+        return y * (g - (g * y).sum(ctx.axis, keepdim=True)), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, axis):
+        ctx.save_outputs()
+        ctx.axis = axis
+        return ctx.k.log_softmax(x.array, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        y = ctx.saved_outputs[0]
+        return g - y.exp() * g.sum(ctx.axis, keepdim=True), None
+
+
+class AvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, *params):
+        ctx.hw, ctx.params = x.shape[2:], params
+        return ctx.k.avg_pool2d_forward(x.array, *params)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (AvgPool2dBackward.apply(g, ctx.hw, *ctx.params),) + (None,) * len(ctx.params)
+
+
+class AvgPool2dBackward(Function):
+    """The adjoint of AvgPool2d (it is linear, so the pair closes under differentiation)."""
+
+    @staticmethod
+    def forward(ctx, g, hw, *params):
+        ctx.params = params
+        return ctx.k.avg_pool2d_backward(g.array, tuple(hw), *params)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return (AvgPool2d.apply(gg, *ctx.params), None) + (None,) * len(ctx.params)
+
+
+class MaxPool2d(Function):
+    """(values, flat H*W indices); the gradient flows to the selected positions."""
+
+    differentiable_outputs = (0,)
+
+    @staticmethod
+    def forward(ctx, x, *params):
+        values, indices = ctx.k.max_pool2d_forward(x.array, *params)
+        ctx.hw, ctx.indices = x.shape[2:], indices
+        return values, indices
+
+    @staticmethod
+    def backward(ctx, g, _g_indices=None):
+        return (ScatterAddHW.apply(g, ctx.indices, ctx.hw),) + (None,) * 5
+
+
+class TakeHW(Function):
+    @staticmethod
+    def forward(ctx, x, indices):
+        ctx.hw, ctx.indices = x.shape[2:], indices
+        return ctx.k.take_hw(x.array, indices)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ScatterAddHW.apply(g, ctx.indices, ctx.hw), None
+
+
+class ScatterAddHW(Function):
+    @staticmethod
+    def forward(ctx, g, indices, hw):
+        ctx.indices = indices
+        return ctx.k.scatter_add_hw(g.array, indices, tuple(hw))
+
+    @staticmethod
+    def backward(ctx, gg):
+        return TakeHW.apply(gg, ctx.indices), None, None
+
+
+class PadConstant(Function):
+    @staticmethod
+    def forward(ctx, x, widths, value):
+        ctx.index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        return ctx.k.pad_constant(x.array, widths, value)
+
+    @staticmethod
+    def backward(ctx, g):
+        return GetItem.apply(g, ctx.index), None, None

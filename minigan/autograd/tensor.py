@@ -1,0 +1,570 @@
+"""minigan.Tensor: one backend array plus the autograd bookkeeping, with torch's method names."""
+
+from __future__ import annotations
+
+import numbers
+import weakref
+from collections import namedtuple
+from collections.abc import Sequence
+
+import numpy as np
+
+from minigan.backends import Backend, get_backend
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])
+
+
+def _shape_arg(shape) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) like torch."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _norm_dim(dim: int, ndim: int, op: str) -> int:
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dimension {dim} is out of range for a tensor with {ndim} dims")
+    return dim % n
+
+
+def _norm_dims(dim, ndim: int, op: str) -> tuple:
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = tuple(sorted({_norm_dim(d, ndim, op) for d in dims}))
+    if len(out) != len(dims):
+        raise ValueError(f"{op}: dimension appears more than once in {dim}")
+    return out if ndim else ()
+
+
+class Tensor:
+    """An n-dimensional array on one backend that can record how it was computed.
+
+    ``array`` is the backend's storage (numpy array, torch tensor, cupy array); ``data`` is
+    torch's detached view of the same storage.
+    """
+
+    __slots__ = ("array", "_be", "requires_grad", "grad", "grad_fn", "_output_nr", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's reflected ops
+
+    def __init__(self, array, backend: Backend | str | None = None, requires_grad: bool = False):
+        self.array = array
+        self._be = get_backend(backend)
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self.grad_fn = None
+        self._output_nr = 0
+
+    @classmethod
+    def _from_node(cls, array, backend, node, output_nr) -> Tensor:
+        t = cls.__new__(cls)
+        t.array, t._be, t.grad, t.grad_fn, t._output_nr = array, backend, None, node, output_nr
+        t.requires_grad = node is not None
+        return t
+
+    # --- attributes ----------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._be.dtype(self.array)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.array.shape)
+
+    @property
+    def backend(self) -> str:
+        return self._be.name
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> Tensor:
+        return Tensor(self.array, self._be)
+
+    @data.setter
+    def data(self, other: Tensor) -> None:
+        self.array = other.array if isinstance(other, Tensor) else other
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[_norm_dim(dim, self.ndim, "size")]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self) -> int:
+        if not self.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        extra = f", grad_fn=<{self.grad_fn.name}>" if self.grad_fn else (
+            ", requires_grad=True" if self.requires_grad else "")
+        body = np.array2string(self._be.to_numpy(self.array), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.dtype}, backend={self.backend}{extra})"
+
+    __hash__ = object.__hash__
+
+    # --- conversion ----------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("numpy(): the tensor requires grad; call .detach().numpy()")
+        return self._be.to_numpy(self.array)
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item(): tensor of shape {self.shape} has {self.numel()} elements")
+        return self._be.to_numpy(self.array).reshape(()).item()
+
+    def tolist(self):
+        return self._be.to_numpy(self.array).tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu":
+            raise TypeError("only integer tensors can be used as an index")
+        return int(self.item())
+
+    def detach(self) -> Tensor:
+        return Tensor(self.array, self._be)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_(False) on a non-leaf tensor; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward, like torch."""
+        if self.grad_fn is None:
+            return
+        if self.grad_fn._retained is None:
+            self.grad_fn._retained = {}
+        self.grad_fn._retained[self._output_nr] = weakref.ref(self)
+
+    def clone(self) -> Tensor:
+        return ops.Clone.apply(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def to(self, dtype=None, backend: str | None = None) -> Tensor:
+        """Cast (differentiable) and/or move to another backend (a leaf copy)."""
+        t = self
+        if backend is not None and get_backend(backend) is not self._be:
+            dst = get_backend(backend)
+            t = Tensor(dst.asarray(self._be.to_numpy(self.array)), dst,
+                       requires_grad=self.requires_grad)
+        if dtype is not None and np.dtype(dtype) != t.dtype:
+            t = ops.Cast.apply(t, np.dtype(dtype))
+        return t
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    def long(self) -> Tensor:
+        return self.to(np.int64)
+
+    def bool(self) -> Tensor:
+        return self.to(np.bool_)
+
+    # --- autograd ------------------------------------------------------------------------
+    def backward(self, gradient: Tensor | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs=None) -> None:
+        from minigan.autograd import backward
+        backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
+                 create_graph=create_graph, inputs=inputs)
+
+    def _accumulate_grad(self, g: Tensor, create_graph: bool) -> None:
+        if not create_graph:
+            g = g.detach()
+        self.grad = g if self.grad is None else self.grad + g
+
+    # --- arithmetic ----------------------------------------------------------------------
+    def _lift(self, other, op: str) -> Tensor:
+        """Python scalars take this tensor's dtype; mixed float dtypes are an error."""
+        if isinstance(other, Tensor):
+            if other._be is not self._be:
+                raise ValueError(f"{op}: tensors on different backends "
+                                 f"({self.backend} and {other.backend})")
+            return other
+        if isinstance(other, (numbers.Number, np.generic)):
+            dtype = self.dtype
+            if isinstance(other, float) and dtype.kind != "f":
+                dtype = np.dtype(np.float32)
+            return Tensor(self._be.full((), other, dtype), self._be)
+        return Tensor(self._be.asarray(np.asarray(other)), self._be)
+
+    def _binary(self, fn, other, op: str, reverse: bool = False) -> Tensor:
+        other = self._lift(other, op)
+        a, b = (other, self) if reverse else (self, other)
+        a, b = _promote(a, b, op)
+        return fn.apply(a, b)
+
+    def __add__(self, o):
+        return self._binary(ops.Add, o, "add")
+
+    def __radd__(self, o):
+        return self._binary(ops.Add, o, "add", True)
+
+    def __sub__(self, o):
+        return self._binary(ops.Sub, o, "sub")
+
+    def __rsub__(self, o):
+        return self._binary(ops.Sub, o, "sub", True)
+
+    def __mul__(self, o):
+        return self._binary(ops.Mul, o, "mul")
+
+    def __rmul__(self, o):
+        return self._binary(ops.Mul, o, "mul", True)
+
+    def __truediv__(self, o):
+        return self._binary(ops.Div, o, "div")
+
+    def __rtruediv__(self, o):
+        return self._binary(ops.Div, o, "div", True)
+
+    def __pow__(self, o):
+        if isinstance(o, numbers.Number):
+            return ops.PowScalar.apply(self, float(o))
+        return self._binary(ops.Pow, o, "pow")
+
+    def __rpow__(self, o):
+        return self._binary(ops.Pow, o, "pow", True)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __matmul__(self, o):
+        return ops.matmul(self, self._lift(o, "matmul"))
+
+    def __rmatmul__(self, o):
+        return ops.matmul(self._lift(o, "matmul"), self)
+
+    def pow(self, exponent):
+        return self ** exponent
+
+    # comparisons: no gradient
+    def _compare(self, kernel: str, other) -> Tensor:
+        other = self._lift(other, kernel)
+        a, b = _promote(self, other, kernel)
+        return Tensor(getattr(self._be.k, kernel)(a.array, b.array), self._be)
+
+    def __eq__(self, o):  # noqa: D105
+        return self._compare("eq", o)
+
+    def __ne__(self, o):
+        return self._compare("ne", o)
+
+    def __lt__(self, o):
+        return self._compare("lt", o)
+
+    def __le__(self, o):
+        return self._compare("le", o)
+
+    def __gt__(self, o):
+        return self._compare("gt", o)
+
+    def __ge__(self, o):
+        return self._compare("ge", o)
+
+    def __and__(self, o):
+        return Tensor(self._be.k.logical_and(self.array, self._lift(o, "and").array), self._be)
+
+    # --- elementwise ---------------------------------------------------------------------
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def abs(self):
+        return ops.Abs.apply(self)
+
+    def tanh(self):
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self):
+        return ops.Sigmoid.apply(self)
+
+    def relu(self):
+        return ops.Relu.apply(self)
+
+    def neg(self):
+        return ops.Neg.apply(self)
+
+    def sign(self):
+        return Tensor(self._be.k.sign(self.array), self._be)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - torch's names
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            out = self if min is None else ops.maximum(self, self._lift(min, "clamp"))
+            return out if max is None else ops.minimum(out, self._lift(max, "clamp"))
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        return ops.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    # --- reductions ----------------------------------------------------------------------
+    def sum(self, dim=None, keepdim: bool = False):
+        return ops.Sum.apply(self, _norm_dims(dim, self.ndim, "sum"), keepdim)
+
+    def mean(self, dim=None, keepdim: bool = False):
+        dims = _norm_dims(dim, self.ndim, "mean")
+        count = int(np.prod([self.shape[d] for d in dims], dtype=np.int64))
+        return self.sum(dims, keepdim) / count
+
+    def var(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None):
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        dims = _norm_dims(dim, self.ndim, "var")
+        count = int(np.prod([self.shape[d] for d in dims], dtype=np.int64))
+        centred = self - self.mean(dims, keepdim=True)
+        return (centred * centred).sum(dims, keepdim) / max(count - correction, 0)
+
+    def std(self, dim=None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def max(self, dim: int | None = None, keepdim: bool = False):
+        return self._extreme(dim, keepdim, "max")
+
+    def min(self, dim: int | None = None, keepdim: bool = False):
+        return self._extreme(dim, keepdim, "min")
+
+    def _extreme(self, dim, keepdim, which):
+        if isinstance(dim, Tensor):
+            return ops.maximum(self, dim) if which == "max" else ops.minimum(self, dim)
+        if dim is None:
+            return ops.Extreme.apply(self, which)
+        dim = _norm_dim(dim, self.ndim, which)
+        values, indices = ops.ExtremeDim.apply(self, which, dim, keepdim)
+        return MaxMin(values, indices)
+
+    def amax(self, dim=None, keepdim: bool = False):
+        return ops.Extreme.apply(self, "max", _norm_dims(dim, self.ndim, "amax"), keepdim)
+
+    def amin(self, dim=None, keepdim: bool = False):
+        return ops.Extreme.apply(self, "min", _norm_dims(dim, self.ndim, "amin"), keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False):
+        if dim is None:
+            return self.reshape(-1).max(0).indices
+        return self.max(dim, keepdim).indices
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False):
+        if dim is None:
+            return self.reshape(-1).min(0).indices
+        return self.min(dim, keepdim).indices
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        """p-norm; p=2 has torch's zero gradient at the origin (no NaN)."""
+        dims = _norm_dims(dim, self.ndim, "norm")
+        if p == 2:
+            return ops.Norm2.apply(self, dims, keepdim)
+        if p == 1:
+            return self.abs().sum(dims, keepdim)
+        return (self.abs() ** p).sum(dims, keepdim) ** (1.0 / p)
+
+    # --- shape ---------------------------------------------------------------------------
+    def reshape(self, *shape):
+        shape = _infer_shape(_shape_arg(shape), self.numel(), "reshape", self.shape)
+        return self if shape == self.shape else ops.Reshape.apply(self, shape)
+
+    def view(self, *shape):
+        return self.reshape(*shape)
+
+    def view_as(self, other: Tensor):
+        return self.reshape(other.shape)
+
+    def reshape_as(self, other: Tensor):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = _norm_dim(start_dim, self.ndim, "flatten"), _norm_dim(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        return self.reshape(self.shape[:s] + (-1,) + self.shape[e + 1:])
+
+    def permute(self, *dims):
+        dims = _shape_arg(dims)
+        if sorted(_norm_dim(d, self.ndim, "permute") for d in dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the {self.ndim} "
+                             f"dims of a tensor of shape {self.shape}")
+        dims = tuple(_norm_dim(d, self.ndim, "permute") for d in dims)
+        return self if dims == tuple(range(self.ndim)) else ops.Permute.apply(self, dims)
+
+    def transpose(self, dim0: int, dim1: int):
+        order = list(range(self.ndim))
+        d0, d1 = _norm_dim(dim0, self.ndim, "transpose"), _norm_dim(dim1, self.ndim, "transpose")
+        order[d0], order[d1] = order[d1], order[d0]
+        return self.permute(order)
+
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects a tensor with <= 2 dims, got shape {self.shape}")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    @property
+    def T(self):  # noqa: N802 - torch's name
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    @property
+    def mT(self):  # noqa: N802
+        return self.transpose(-2, -1)
+
+    def unsqueeze(self, dim: int):
+        dim = _norm_dim(dim, self.ndim + 1, "unsqueeze")
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        dims = _norm_dims(dim, self.ndim, "squeeze")
+        return self.reshape(tuple(s for i, s in enumerate(self.shape)
+                                  if not (i in dims and s == 1)))
+
+    def expand(self, *sizes):
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"expand: {sizes} has fewer dims than the tensor's shape {self.shape}")
+        lead = len(sizes) - self.ndim
+        shape = tuple(self.shape[i - lead] if s == -1 and i >= lead else s
+                      for i, s in enumerate(sizes))
+        for i, s in enumerate(self.shape):
+            if s != 1 and s != shape[lead + i]:
+                raise ValueError(f"expand: cannot expand shape {self.shape} to {sizes}")
+        return self if shape == self.shape else ops.Expand.apply(self, shape)
+
+    def expand_as(self, other: Tensor):
+        return self.expand(other.shape)
+
+    def sum_to(self, shape: Sequence[int]) -> Tensor:
+        """Sum broadcast dimensions away so the result has ``shape`` (broadcasting's adjoint)."""
+        shape = tuple(shape)
+        if self.shape == shape:
+            return self
+        lead = self.ndim - len(shape)
+        dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                          if s == 1 and self.shape[lead + i] != 1)
+        out = self.sum(dims, keepdim=True) if dims else self
+        return out.reshape(shape)
+
+    def __getitem__(self, index):
+        index = _basic_index(index, self.shape)
+        return ops.GetItem.apply(self, index)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        size = -(-self.shape[_norm_dim(dim, self.ndim, "chunk")] // chunks)
+        return self.split(size, dim)
+
+    def split(self, split_size, dim: int = 0):
+        dim = _norm_dim(dim, self.ndim, "split")
+        n = self.shape[dim]
+        sizes = [split_size] * (n // split_size) + ([n % split_size] if n % split_size else []) \
+            if isinstance(split_size, int) else list(split_size)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} along dim {dim}")
+        out, start = [], 0
+        for s in sizes:
+            out.append(self[(slice(None),) * dim + (slice(start, start + s),)])
+            start += s
+        return tuple(out)
+
+
+def _promote(a: Tensor, b: Tensor, op: str):
+    """Integer/bool operands take the other operand's float dtype; two float dtypes must match."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return a, b
+    fa, fb = da.kind == "f", db.kind == "f"
+    if fa and fb:
+        if a.ndim == 0 and a.grad_fn is None and not a.requires_grad:
+            return ops.Cast.apply(a, db), b
+        if b.ndim == 0 and b.grad_fn is None and not b.requires_grad:
+            return a, ops.Cast.apply(b, da)
+        raise TypeError(f"{op}: dtype mismatch: {da} tensor of shape {a.shape} and {db} tensor "
+                        f"of shape {b.shape}; convert one with .to(dtype)")
+    if fa:
+        return a, ops.Cast.apply(b, da)
+    if fb:
+        return ops.Cast.apply(a, db), b
+    return a, b
+
+
+def _infer_shape(shape: tuple, numel: int, op: str, old: tuple) -> tuple:
+    if shape.count(-1) > 1:
+        raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
+    if any(s < -1 for s in shape):
+        raise ValueError(f"{op}: invalid size in {shape}")
+    if -1 in shape:
+        rest = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if rest == 0 or numel % rest:
+            raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old}")
+        shape = tuple(numel // rest if s == -1 else s for s in shape)
+    if int(np.prod(shape, dtype=np.int64)) != numel:
+        raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old} "
+                         f"({numel} elements)")
+    return shape
+
+
+def _basic_index(index, shape) -> tuple:
+    """Validate a basic index (ints, slices, None, Ellipsis) and make it a tuple."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    consumed = sum(1 for i in index if i is not None and i is not Ellipsis)
+    if consumed > len(shape):
+        raise IndexError(f"getitem: too many indices ({consumed}) for a tensor of shape {shape}")
+    dim = 0
+    for i in index:
+        if i is Ellipsis:
+            out.append(i)
+            dim = len(shape) - (consumed - dim)
+            continue
+        if isinstance(i, Tensor) and i.ndim == 0 and i.dtype.kind in "iu":
+            i = int(i.item())
+        basic = i is None or isinstance(i, (slice, numbers.Integral))
+        if isinstance(i, (bool, np.bool_)) or not basic:
+            raise TypeError(f"getitem: only basic indexing (ints, slices, None, ...) is supported, "
+                            f"got {type(i).__name__}; use index_select for integer arrays")
+        if isinstance(i, numbers.Integral):
+            if not -shape[dim] <= i < shape[dim]:
+                raise IndexError(f"getitem: index {i} is out of range for dim {dim} of size "
+                                 f"{shape[dim]}")
+            i = int(i) % shape[dim]
+        out.append(i)
+        if i is not None:
+            dim += 1
+    return tuple(out)
+
+
+from minigan.autograd import ops  # noqa: E402  (ops build on Tensor)

@@ -1,0 +1,165 @@
+"""The backend registry: one list of kernel names, one table per backend.
+
+A backend is storage (how arrays are made, copied and moved to numpy) plus a kernel table
+that maps every name in ``KERNELS`` to a function on that backend's arrays. Everything above
+(autograd, functional) reaches arithmetic only through ``backend.k.<name>``; a missing kernel
+raises ``MissingKernelError`` naming the op and the backend, never falling back elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import numpy as np
+
+# The closed list of kernels every backend implements. Arguments are backend arrays and plain
+# Python values; results are backend arrays. The docstring line says what each computes.
+KERNELS: dict[str, str] = {
+    # elementwise, numpy broadcasting rules
+    "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b", "neg": "-a",
+    "pow": "a ** b (both arrays)", "pow_scalar": "a ** c (python float c)",
+    "exp": "exp(a)", "log": "log(a)", "sqrt": "sqrt(a)", "abs": "|a|", "sign": "sign(a)",
+    "tanh": "tanh(a)", "sigmoid": "1 / (1 + exp(-a)), overflow-free",
+    "softplus": "log(1 + exp(beta a)) / beta, linear above threshold (torch semantics)",
+    "maximum": "elementwise max", "minimum": "elementwise min",
+    "clip": "clip(a, lo, hi) with python bounds (None = unbounded)",
+    "where": "cond ? a : b",
+    "eq": "a == b", "ne": "a != b", "lt": "a < b", "le": "a <= b", "gt": "a > b", "ge": "a >= b",
+    "logical_and": "a & b on bools",
+    # reductions
+    "sum": "sum over axes (tuple), keepdim", "amax": "max over axes", "amin": "min over axes",
+    "max_dim": "(values, int64 indices) of the max along one axis, first index on ties",
+    "min_dim": "(values, int64 indices) of the min along one axis, first index on ties",
+    # layout
+    "reshape": "reshape (copy only when needed)", "permute": "axes permutation",
+    "broadcast_to": "broadcast to a shape", "getitem": "basic indexing (ints, slices, None)",
+    "slice_backward": "zeros of a shape with g written at a basic index",
+    "index_select": "take along an axis with an integer index array",
+    "index_add": "zeros of a size along an axis, g scatter-added at an index array",
+    "pad_constant": "constant padding, non-negative (before, after) per axis",
+    "concat": "concatenate along an axis", "astype": "dtype conversion", "one_hot": "one-hot",
+    "contiguous": "a C-contiguous copy when needed",
+    # linear algebra and convolution (NCHW, weight OIHW)
+    "matmul": "batched matmul with broadcasting",
+    "conv2d_forward": "conv2d(x, w, b) with stride, padding, dilation, groups",
+    "conv2d_backward_input": "adjoint of conv2d w.r.t. its input (= conv_transpose2d)",
+    "conv2d_backward_weight": "adjoint of conv2d w.r.t. its weight",
+    # normalization over a set of axes
+    "normalize_forward": "(y, mean, var): y = (x - mean) / sqrt(var + eps), biased var",
+    "normalize_backward": "dx from dy for y = normalize(x): the fused no-graph fast path",
+    "softmax": "softmax along an axis", "log_softmax": "log_softmax along an axis",
+    # pooling
+    "avg_pool2d_forward": "average pooling with torch's ceil_mode/count_include_pad rules",
+    "avg_pool2d_backward": "adjoint of avg_pool2d_forward",
+    "max_pool2d_forward": "(values, int64 flat H*W indices) of max pooling",
+    "take_hw": "gather along the flattened last two axes of NC(H*W)",
+    "scatter_add_hw": "adjoint of take_hw into a given (H, W)",
+}
+
+
+class MissingKernelError(NotImplementedError):
+    """A backend was asked for a kernel it does not implement."""
+
+
+class KernelTable:
+    """Attribute access to one backend's kernels, with a clear error for missing ones."""
+
+    def __init__(self, backend_name: str, table: dict[str, Callable]):
+        unknown = set(table) - set(KERNELS)
+        if unknown:
+            raise ValueError(f"backend {backend_name!r} registers unknown kernels "
+                             f"{sorted(unknown)}")
+        self._name = backend_name
+        self.__dict__.update(table)
+
+    def __getattr__(self, op: str):
+        # Only reached when the attribute is absent from the table.
+        if op in KERNELS:
+            raise MissingKernelError(f"backend {self._name!r} has no kernel {op!r}")
+        raise AttributeError(f"{op!r} is not a minigan kernel")
+
+    def implemented(self) -> list[str]:
+        return [op for op in KERNELS if op in self.__dict__]
+
+
+class Backend:
+    """Storage plus kernel table. Subclasses fill in the storage methods and ``k``."""
+
+    name: str = ""
+    k: KernelTable
+
+    def asarray(self, data, dtype=None):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def to_numpy(self, a) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<minigan backend {self.name}>"
+
+
+_BACKEND_MODULES = {
+    "numpy": "minigan.backends.numpy_backend",
+    "triton": "minigan.backends.triton_backend",
+    "cupy": "minigan.backends.cupy_backend",
+}
+_instances: dict[str, Backend] = {}
+_default = ["numpy"]
+_seed: list[int | None] = [None]
+
+
+class BackendUnavailableError(RuntimeError):
+    """The backend exists but cannot run on this machine (no GPU, package missing)."""
+
+
+def get_backend(name: str | Backend | None = None) -> Backend:
+    """The backend object for a name (``None`` means the current default)."""
+    if isinstance(name, Backend):
+        return name
+    name = _default[0] if name is None else name
+    if name in _instances:
+        return _instances[name]
+    if name not in _BACKEND_MODULES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(_BACKEND_MODULES)}")
+    try:
+        module = importlib.import_module(_BACKEND_MODULES[name])
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith("minigan.backends."):
+            raise BackendUnavailableError(
+                f"backend {name!r} is not implemented in this version of minigan; "
+                f"loaded: {sorted(_instances)}") from None
+        raise BackendUnavailableError(f"backend {name!r} cannot load: {e}") from e
+    backend = module.create()
+    if _seed[0] is not None:
+        backend.seed(_seed[0])
+    _instances[name] = backend
+    return backend
+
+
+def available_backends() -> list[str]:
+    """Backends that load and run on this machine."""
+    names = []
+    for name in _BACKEND_MODULES:
+        try:
+            get_backend(name)
+        except BackendUnavailableError:
+            continue
+        names.append(name)
+    return names
+
+
+def set_seed(seed: int) -> None:
+    """Seed every loaded backend now and every backend loaded later."""
+    _seed[0] = seed
+    for backend in _instances.values():
+        backend.seed(seed)
+
+
+def set_default_backend(name: str) -> None:
+    get_backend(name)
+    _default[0] = name
+
+
+def default_backend() -> Backend:
+    return get_backend(None)

@@ -1,0 +1,41 @@
+"""Shared fixtures: the backend parametrization and hypothesis profiles."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minigan
+from minigan.backends import BackendUnavailableError
+
+# "ci" is deterministic (derandomize) so a green run stays green; "dev" explores more.
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile("dev", max_examples=100, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get("MINIGAN_HYPOTHESIS_PROFILE", "ci"))
+
+BACKENDS = ["numpy", "triton", "cupy"]
+
+
+def _backend_or_skip(name: str) -> str:
+    try:
+        minigan.get_backend(name)
+    except BackendUnavailableError as e:
+        pytest.skip(f"backend {name!r} cannot run here: {e}")
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> str:
+    """Every backend runs the same tests; one that cannot run on this machine is skipped."""
+    return _backend_or_skip(request.param)
+
+
+@pytest.fixture(params=["float64", "float32"])
+def dtype(request) -> str:
+    return request.param
