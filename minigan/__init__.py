@@ -38,7 +38,7 @@ __all__ = [
     "rand_like", "arange", "cat", "stack", "where", "maximum", "minimum", "manual_seed",
     "grad", "backward", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "get_backend", "available_backends", "set_default_backend", "set_default_dtype",
-    "get_default_dtype", "float32", "float64", "int64", "functional",
+    "get_default_dtype", "float32", "float64", "int64", "functional", "optim",
 ]
 
 
@@ -58,8 +58,9 @@ def _dtype(dtype) -> np.dtype:
 
 
 def _infer_dtype(data) -> np.dtype:
-    """torch.tensor's rule: arrays keep their dtype; python floats take the default dtype."""
-    if isinstance(data, np.ndarray):
+    """torch.tensor's rule: numpy arrays and scalars keep their dtype; python floats take the
+    default dtype."""
+    if isinstance(data, (np.ndarray, np.generic)):
         return data.dtype
     if hasattr(data, "detach") and hasattr(data, "dtype"):  # a torch tensor
         return np.dtype(str(data.dtype).replace("torch.", ""))
@@ -124,8 +125,9 @@ def empty(*size, dtype=None, requires_grad: bool = False, backend=None) -> Tenso
 
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False, backend=None) -> Tensor:
-    if dtype is None and isinstance(fill_value, numbers.Integral) and \
-            not isinstance(fill_value, bool):
+    if dtype is None and isinstance(fill_value, (bool, np.bool_)):
+        dtype = bool_
+    elif dtype is None and isinstance(fill_value, numbers.Integral):
         dtype = int64
     return _make("full", fill_value, (size,) if isinstance(size, int) else size, dtype,
                  requires_grad, backend)
@@ -238,4 +240,4 @@ def minimum(a: Tensor, b: Tensor) -> Tensor:
     return _ops.minimum(a, a._lift(b, "minimum"))
 
 
-from minigan import functional  # noqa: E402
+from minigan import functional, optim  # noqa: E402

@@ -366,8 +366,15 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     return _ops.Softplus.apply(input, float(beta), float(threshold))
 
 
+def _log1p_exp(x: Tensor) -> Tensor:
+    """log(1 + exp(x)) without softplus's linear cut-off: torch's log_sigmoid and
+    binary_cross_entropy_with_logits have none, and at x = 25 it would drop a 1e-11 term of
+    the value and of the gradient."""
+    return _ops.Softplus.apply(x, 1.0, math.inf)
+
+
 def logsigmoid(input: Tensor) -> Tensor:
-    return -softplus(-input)
+    return -_log1p_exp(-input)
 
 
 def _softmax_dim(x: Tensor, dim, op: str) -> int:
@@ -447,9 +454,11 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 def _pad_constant(x: Tensor, widths, value) -> Tensor:
     crop = tuple(slice(max(-lo, 0), x.shape[i] - max(-hi, 0)) for i, (lo, hi) in
                  enumerate(widths))
-    if any(s.start >= s.stop for s, n in zip(crop, x.shape) if n):
-        raise ValueError(f"pad: negative padding {widths} removes every element of input of "
-                         f"shape {x.shape}")
+    # as torch: negative pads may crop a dim to nothing (then padded, or left empty), but
+    # not past nothing
+    if any(s.start > s.stop for s in crop):
+        raise ValueError(f"pad: negative padding {widths} removes more than every element of "
+                         f"input of shape {x.shape}")
     if any(lo < 0 or hi < 0 for lo, hi in widths):
         x = x[crop]
     widths = tuple((max(lo, 0), max(hi, 0)) for lo, hi in widths)
@@ -528,8 +537,16 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners, scale) -> 
     """(n_out, n_in) matrix mapping one axis, with torch's source-index arithmetic."""
     m = np.zeros((n_out, n_in))
     dst = np.arange(n_out)
+    # torch copies an axis whose size does not change, whatever scale_factor says (except
+    # for nearest-exact), and 'nearest' doubles an axis by dst // 2, not by the scale
+    if n_out == n_in and mode != "nearest-exact":
+        return np.eye(n_in)
+    if mode == "nearest" and n_out == 2 * n_in:
+        m[dst, dst // 2] = 1.0
+        return m
     if mode in ("nearest", "nearest-exact"):
-        ratio = np.float32(n_in / n_out if scale is None else 1.0 / scale)
+        ratio = np.float32(n_in) / np.float32(n_out) if scale is None \
+            else np.float32(1.0 / scale)
         offset = np.float32(0.5 if mode == "nearest-exact" else 0.0)
         src = np.floor((dst.astype(np.float32) + offset) * ratio).astype(np.int64)
         m[dst, np.minimum(src, n_in - 1)] = 1.0
@@ -649,7 +666,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     _require_float(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
     _check_same_shape(op, input, target)
     log_weight = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
-    loss = (1 - target) * input + log_weight * softplus(-input)
+    loss = (1 - target) * input + log_weight * _log1p_exp(-input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, op)
@@ -664,8 +681,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     p = input.detach().numpy()
     if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
         raise ValueError(f"{op}: all elements of input should be between 0 and 1")
-    loss = -(target * input.log().clamp(min=-100.0) +
-             (1 - target) * (1 - input).log().clamp(min=-100.0))
+    loss = _nn.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, op)
@@ -703,6 +719,13 @@ def _class_targets(op, input, target, ignore_index):
     return np.where(keep, t, 0), keep, classes
 
 
+def _mean_over_kept(total: Tensor, weight_sum: float, any_kept: bool) -> Tensor:
+    """total / weight_sum for 'mean' over class targets. With every target ignored, torch's
+    value is 0 / 0 = nan but its gradient is 0 (no target contributes): adding nan keeps
+    that gradient, where dividing by 0 would send inf * 0 = nan back."""
+    return total / weight_sum if any_kept else total + float("nan")
+
+
 def nll_loss(input: Tensor, target, weight: Tensor | None = None, size_average=None,
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """-w[t] * input[t] per element; 'mean' divides by the summed weights of kept targets."""
@@ -723,7 +746,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, size_average=N
         picked = picked.squeeze(0)
     loss = -picked * w_t_tensor
     if reduction == "mean":
-        return loss.sum() / float(w_t.sum())
+        return _mean_over_kept(loss.sum(), float(w_t.sum()), bool(keep.any()))
     return _reduce(loss, reduction, op)
 
 
@@ -753,15 +776,15 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
         if reduction == "mean":
             return loss.sum() / max(input.numel() // classes, 1)
         return _reduce(loss, reduction, op)
+    t, keep, _ = _class_targets(op, input, target, ignore_index)  # errors name cross_entropy
     nll = nll_loss(logp, target, weight, ignore_index=ignore_index, reduction=reduction)
     if label_smoothing == 0:
         return nll
-    t, keep, _ = _class_targets(op, input, target, ignore_index)
     smooth = -(logp if w_view is None else logp * w_view).sum(class_dim)
     smooth = smooth * _const_like(input, keep.astype(input.dtype))
     if reduction == "mean":
         w = np.ones(classes) if weight is None else weight.detach().numpy()
-        smooth = smooth.sum() / float(w[t][keep].sum())
+        smooth = _mean_over_kept(smooth.sum(), float(w[t][keep].sum()), bool(keep.any()))
     else:
         smooth = _reduce(smooth, reduction, op)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / classes)

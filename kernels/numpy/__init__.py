@@ -1,2 +1,2 @@
 """CPU reference kernels on numpy arrays: convolution as im2col + one BLAS GEMM per group,
-pooling through strided window views, normalization, softmax."""
+pooling through strided window views, normalization, softmax, optimizer updates."""

@@ -84,22 +84,33 @@ def max_pool2d_forward(x, kernel, stride, padding, dilation, ceil_mode):
     win = win.reshape(n, c, kernel[0] * kernel[1], *out)
     arg = win.argmax(axis=2)  # first maximum in row-major window order, as torch's CPU kernel
     values = np.take_along_axis(win, arg[:, :, None], axis=2)[:, :, 0]
+    # Where nothing beats -inf, torch keeps the window's first in-bounds position; a window
+    # wholly in the padding (possible with dilation) has none and gets index -1.
+    inside = _window_view(_padded(np.ones((1, 1, h, w), bool), padding, ext, False), kernel,
+                          stride, dilation, out).reshape(1, 1, kernel[0] * kernel[1], *out)
+    arg = np.where(np.isneginf(values), inside.argmax(axis=2), arg)
     rows = np.arange(out[0])[:, None] * stride[0] - padding[0] + (arg // kernel[1]) * dilation[0]
     cols = np.arange(out[1])[None, :] * stride[1] - padding[1] + (arg % kernel[1]) * dilation[1]
-    return np.ascontiguousarray(values), (rows * w + cols).astype(np.int64)
+    index = np.where(inside.any(axis=2), rows * w + cols, -1)
+    return np.ascontiguousarray(values), index.astype(np.int64)
 
 
 def take_hw(x, index):
-    """out[n, c, i, j] = x[n, c].flat[index[n, c, i, j]]."""
+    """out[n, c, i, j] = x[n, c].flat[index[n, c, i, j]], and 0 where the index is -1."""
     n, c = x.shape[:2]
     flat = x.reshape(n, c, -1)
-    return np.take_along_axis(flat, index.reshape(n, c, -1), axis=2).reshape(index.shape)
+    idx = index.reshape(n, c, -1)
+    taken = np.take_along_axis(flat, np.maximum(idx, 0), axis=2)
+    return np.where(idx >= 0, taken, 0).astype(x.dtype, copy=False).reshape(index.shape)
 
 
 def scatter_add_hw(g, index, hw):
-    """Adjoint of take_hw: zeros of (N, C, H, W) with g summed in at the flat indices."""
+    """Adjoint of take_hw: zeros of (N, C, H, W) with g summed in at the flat indices
+    (an index of -1 adds nothing)."""
     n, c = g.shape[:2]
     size = hw[0] * hw[1]
     offsets = (np.arange(n * c, dtype=np.int64) * size).reshape(n, c, *([1] * (index.ndim - 2)))
-    out = np.bincount((index + offsets).ravel(), weights=g.ravel(), minlength=n * c * size)
+    weights = np.where(index >= 0, g, 0).ravel()
+    out = np.bincount((np.maximum(index, 0) + offsets).ravel(), weights=weights,
+                      minlength=n * c * size)
     return out.astype(g.dtype, copy=False).reshape(n, c, *hw)

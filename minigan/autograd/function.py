@@ -102,7 +102,9 @@ class Function:
         diff = cls.differentiable_outputs
         results = []
         for i, o in enumerate(outs):
-            grad_out = requires_grad and (diff is None or i in diff)
+            # integer and bool results (a cast to int, indices) never carry gradients (torch)
+            grad_out = requires_grad and (diff is None or i in diff) and \
+                backend.dtype(o).kind == "f"
             results.append(Tensor._from_node(o, backend, ctx if grad_out else None, i))
         return tuple(results) if isinstance(raw, tuple) else results[0]
 
@@ -199,7 +201,8 @@ def run_backward(outputs: Sequence, grad_outputs: Sequence, *, retain_graph: boo
                 continue
             if node._released:
                 raise RuntimeError(f"{node.name}: {_FREED}")
-            mask = tuple(_wants(e, capture, needed, leaf_slot) for e in node.next_edges)
+            mask = tuple(_wants(e, capture, needed, leaf_slot, node_slot)
+                         for e in node.next_edges)
             node.needs_input_grad = mask
             in_grads = type(node).backward(node, *grads)
             if not isinstance(in_grads, tuple):
@@ -233,13 +236,13 @@ def _check_shape(node, child, nr, g) -> None:
                            f"for a tensor of shape {child._out_shapes[nr]}")
 
 
-def _wants(edge, capture, needed, leaf_slot) -> bool:
+def _wants(edge, capture, needed, leaf_slot, node_slot) -> bool:
     if edge is None:
         return False
     if not capture:
         return True
-    if type(edge) is tuple:
-        return id(edge[0]) in needed
+    if type(edge) is tuple:  # a node that leads to an input, or a requested non-leaf itself
+        return id(edge[0]) in needed or (id(edge[0]), edge[1]) in node_slot
     return id(edge) in leaf_slot
 
 

@@ -31,6 +31,17 @@ class set_grad_enabled:
         _set(self.prev)
         return False
 
+    def __call__(self, fn):
+        # As a decorator the mode applies to each call only: undo what __init__ set (torch).
+        _set(self.prev)
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
 
 class _GradModeContext:
     mode = True

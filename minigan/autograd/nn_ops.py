@@ -210,3 +210,33 @@ class PadConstant(Function):
     @staticmethod
     def backward(ctx, g):
         return GetItem.apply(g, ctx.index), None, None
+
+
+_BCE_EPSILON = 9.999999960041972e-13  # torch's EPSILON is the float 1e-12f, even in float64
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log p + (1 - t) log(1 - p)), each log clamped at -100 (torch).
+
+    The derivatives are torch's, written with minigan ops so they differentiate again:
+    d/dp = (p - t) / max(p (1 - p), 1e-12f) stays finite at p = 0 or 1 (a saturated float32
+    sigmoid), where the chain rule through the clamped logs gives inf * 0 = nan;
+    d/dt = log(1 - p) - log(p), each clamped as in the value.
+    """
+
+    @staticmethod
+    def forward(ctx, p, t):
+        ctx.save_for_backward(p, t)
+        k = ctx.k
+        log_p = k.clip(k.log(p.array), -100.0, None)
+        log_q = k.clip(k.log(k.add(k.neg(p.array), 1.0)), -100.0, None)
+        return k.neg(k.add(k.mul(t.array, log_p), k.mul(k.add(k.neg(t.array), 1.0), log_q)))
+
+    @staticmethod
+    def backward(ctx, g):
+        p, t = ctx.saved_tensors
+        need_p, need_t = ctx.needs_input_grad
+        gp = g * (p - t) / (p * (1 - p)).clamp(min=_BCE_EPSILON) if need_p else None
+        gt = g * ((1 - p).log().clamp(min=-100.0) - p.log().clamp(min=-100.0)) \
+            if need_t else None
+        return gp, gt

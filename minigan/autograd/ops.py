@@ -541,7 +541,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a2.shape[-1] != b2.shape[-2]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
                          f"({a2.shape[-1]} != {b2.shape[-2]})")
-    a2, b2 = _promote(a2, b2, "matmul")
+    a2, b2 = _promote(a2, b2, "matmul", broadcast=False)
     out = MatMul.apply(a2, b2)
     if b.ndim == 1:
         out = out.squeeze(-1)

@@ -90,7 +90,10 @@ class Tensor:
 
     @data.setter
     def data(self, other: Tensor) -> None:
-        self.array = other.array if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):  # the storage may live on another backend (Module.to)
+            self.array, self._be = other.array, other._be
+        else:
+            self.array = other
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[_norm_dim(dim, self.ndim, "size")]
@@ -500,8 +503,11 @@ class Tensor:
         return tuple(out)
 
 
-def _promote(a: Tensor, b: Tensor, op: str):
-    """Integer/bool operands take the other operand's float dtype; two float dtypes must match."""
+def _promote(a: Tensor, b: Tensor, op: str, broadcast: bool = True):
+    """Integer/bool operands take the other operand's float dtype; two float dtypes must match.
+    ``broadcast``: the op is elementwise, so the shapes must broadcast together."""
+    if broadcast:
+        _check_broadcast(a.shape, b.shape, op)
     da, db = a.dtype, b.dtype
     if da == db:
         return a, b
@@ -518,6 +524,13 @@ def _promote(a: Tensor, b: Tensor, op: str):
     if fb:
         return ops.Cast.apply(a, db), b
     return a, b
+
+
+def _check_broadcast(sa: tuple, sb: tuple, op: str) -> None:
+    for i, (x, y) in enumerate(zip(reversed(sa), reversed(sb))):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(f"{op}: shapes {sa} and {sb} cannot be broadcast together (sizes "
+                             f"{x} and {y} at dim {-1 - i})")
 
 
 def _infer_shape(shape: tuple, numel: int, op: str, old: tuple) -> tuple:

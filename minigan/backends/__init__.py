@@ -52,9 +52,15 @@ KERNELS: dict[str, str] = {
     # pooling
     "avg_pool2d_forward": "average pooling with torch's ceil_mode/count_include_pad rules",
     "avg_pool2d_backward": "adjoint of avg_pool2d_forward",
-    "max_pool2d_forward": "(values, int64 flat H*W indices) of max pooling",
-    "take_hw": "gather along the flattened last two axes of NC(H*W)",
-    "scatter_add_hw": "adjoint of take_hw into a given (H, W)",
+    "max_pool2d_forward": "(values, int64 flat H*W indices) of max pooling; -1 for a window "
+                          "wholly in the padding",
+    "take_hw": "gather along the flattened last two axes of NC(H*W); 0 at index -1",
+    "scatter_add_hw": "adjoint of take_hw into a given (H, W); index -1 adds nothing",
+    # optimizer updates, in place on lists of parameter and state arrays (one group's tensors,
+    # so a GPU backend can update them all in one launch); gradients are only read
+    "sgd_step": "SGD: momentum, dampening, Nesterov, L2 weight decay, maximize (torch's order)",
+    "adam_step": "Adam/AdamW (decoupled weight decay), AMSGrad, maximize (torch's order)",
+    "rmsprop_step": "RMSprop: alpha, eps, momentum, centered, weight decay (torch's order)",
 }
 
 
@@ -97,6 +103,11 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<minigan backend {self.name}>"
+
+    def __reduce__(self):
+        # One instance per name: copying or unpickling a tensor must find the same backend,
+        # or every op would see two backends (deepcopy of a module, checkpoints).
+        return get_backend, (self.name,)
 
 
 _BACKEND_MODULES = {

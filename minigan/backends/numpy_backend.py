@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigan.backends import Backend, KernelTable
-from minigan.kernels.numpy import conv, norm, pool
+from minigan.kernels.numpy import conv, norm, optim, pool
 
 
 def _sigmoid(a):
@@ -84,6 +84,8 @@ _TABLE = {
     "avg_pool2d_forward": pool.avg_pool2d_forward, "avg_pool2d_backward": pool.avg_pool2d_backward,
     "max_pool2d_forward": pool.max_pool2d_forward,
     "take_hw": pool.take_hw, "scatter_add_hw": pool.scatter_add_hw,
+    "sgd_step": optim.sgd_step, "adam_step": optim.adam_step,
+    "rmsprop_step": optim.rmsprop_step,
 }
 
 

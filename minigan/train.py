@@ -1,0 +1,133 @@
+"""Train a GAN: ``python -m minigan.train dcgan [flags]``; ``--help`` lists models and flags.
+
+The flags follow PyTorch-GAN and the DCGAN paper's defaults (Adam 2e-4, beta1 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import minigan
+from minigan.backends import BackendUnavailableError
+from minigan.data import DATASETS, DataError
+from minigan.data import load as load_dataset
+from minigan.models import MODELS
+from minigan.training.checkpoint import CheckpointError
+from minigan.training.trainer import NonFiniteLossError, TrainConfig, Trainer
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m minigan.train",
+        description="Train a GAN with minigan. Models:\n" + "\n".join(
+            f"  {name:<8} {doc}" for name, doc in MODELS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
+    for name, doc in MODELS.items():
+        p = sub.add_parser(name, help=doc, description=doc,
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        _add_flags(p)
+    return parser
+
+
+def _add_flags(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig()
+    p.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
+                   help="where the kernels run")
+    p.add_argument("--data", default=d.data, choices=DATASETS,
+                   help="dataset; the default 'digits' is embedded and needs no download")
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
+    p.add_argument("--img-size", type=int, default=d.img_size, choices=[32, 64])
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", "--n-epochs", "--n_epochs", dest="epochs", type=int,
+                        default=None, help="passes over the data (default 1)")
+    length.add_argument("--steps", type=int, default=None, help="generator updates")
+    p.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int,
+                   default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (G, and D "
+                   "unless --lr-d is given)")
+    p.add_argument("--lr-d", type=float, default=None, help="D's learning rate (TTUR)")
+    p.add_argument("--b1", type=float, default=d.b1, help="Adam beta1")
+    p.add_argument("--b2", type=float, default=d.b2, help="Adam beta2")
+    p.add_argument("--latent-dim", "--latent_dim", dest="latent_dim", type=int,
+                   default=d.latent_dim)
+    p.add_argument("--ngf", type=int, default=d.ngf, help="G width")
+    p.add_argument("--ndf", type=int, default=d.ndf, help="D width")
+    p.add_argument("--loss", default=d.loss, help="adversarial loss (minigan.losses names)")
+    p.add_argument("--gp", default=None, help="gradient penalty: wgan-gp, wgan-lp, r1, r2, "
+                   "dragan, wgan-div")
+    p.add_argument("--gp-weight", type=float, default=d.gp_weight)
+    p.add_argument("--n-critic", "--n_critic", dest="n_critic", type=int, default=d.n_critic,
+                   help="D updates per G update")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=None, help="run folder (default runs/<model>-<time>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (also implied when --out has a checkpoint)")
+    p.add_argument("--sample-interval", "--sample_interval", dest="sample_interval", type=int,
+                   default=d.sample_interval, help="steps between sample grids")
+    p.add_argument("--checkpoint-interval", dest="checkpoint_interval", type=int,
+                   default=d.checkpoint_interval, help="steps between checkpoints")
+    p.add_argument("--log-interval", dest="log_interval", type=int, default=d.log_interval,
+                   help="steps between metrics.jsonl lines")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check(args, parser) -> None:
+    for name in ("batch_size", "latent_dim", "ngf", "ndf", "n_critic", "sample_interval",
+                 "checkpoint_interval", "log_interval"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive, got "
+                         f"{getattr(args, name)}")
+    for name in ("epochs", "steps"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            parser.error(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.lr <= 0 or (args.lr_d is not None and args.lr_d <= 0):
+        parser.error("learning rates must be positive")
+    if args.resume and args.out is None:
+        parser.error("--resume needs --out RUN_DIR (the run to continue)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(args, parser)
+    try:
+        minigan.get_backend(args.backend)
+    except BackendUnavailableError as e:
+        print(f"minigan.train: --backend {args.backend} cannot run here: {e}\n"
+              f"Use --backend numpy (runs anywhere), or run on a machine with a CUDA GPU for "
+              f"triton/cupy.", file=sys.stderr)
+        return 2
+    out = args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
+    cfg = TrainConfig(**{**fields, "out": out})
+    try:
+        from minigan import losses
+        losses.get(cfg.loss)
+    except (KeyError, ValueError) as e:
+        parser.error(str(e))
+    try:
+        dataset = load_dataset(cfg.data, cfg.data_dir, cfg.img_size)
+        minigan.manual_seed(cfg.seed)
+        G, D = build_models(cfg, dataset.channels)
+        trainer = Trainer(cfg, G, D, dataset)
+        last = trainer.fit(progress=not args.no_progress)
+    except (DataError, CheckpointError, NonFiniteLossError) as e:
+        print(f"minigan.train: {e}", file=sys.stderr)
+        return 1
+    print(f"done: {trainer.step} steps, run folder {out}"
+          + (f", d_loss {last['d_loss']:.4f}, g_loss {last['g_loss']:.4f}" if last else ""))
+    return 0
+
+
+def build_models(cfg: TrainConfig, channels: int):
+    from minigan.models import Discriminator, Generator
+    G = Generator(cfg.latent_dim, cfg.ngf, channels, cfg.img_size)
+    D = Discriminator(cfg.ndf, channels, cfg.img_size)
+    return G.to(backend=cfg.backend), D.to(backend=cfg.backend)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
