@@ -47,7 +47,7 @@ def atomic_write(path: str | os.PathLike, write) -> None:
 def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> None:
     if META_KEY in arrays:
         raise ValueError(f"save_checkpoint: {META_KEY!r} is reserved")
-    payload = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload[META_KEY] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     atomic_write(path, lambda f: np.savez(f, **payload))
 

@@ -1,0 +1,213 @@
+"""End-to-end runs of ``python -m minigan.train`` / ``minigan.sample`` on tiny settings, resume
+determinism, crash safety, and DCGAN parity with the same torch modules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as tnn
+from PIL import Image
+
+import minigan
+from minigan import interop
+from minigan.models import Discriminator, Generator
+from minigan.sample import main as sample_main
+from minigan.train import main as train_main
+from minigan.training.checkpoint import load_checkpoint
+from tests.test_data import make_cifar, make_mnist
+from tests.torch_ref import assert_close
+
+TINY = ["--ngf", "4", "--ndf", "4", "--batch-size", "8", "--latent-dim", "8", "--no-progress"]
+
+
+def run(tmp_path, *flags, name="run"):
+    out = tmp_path / name
+    code = train_main(["dcgan", *TINY, "--out", str(out), *flags])
+    return code, out
+
+
+def test_default_dataset_run_folder(tmp_path):
+    code, out = run(tmp_path, "--steps", "4", "--sample-interval", "2", "--log-interval", "1")
+    assert code == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["backend"] == "numpy" and config["minigan_version"] == minigan.__version__
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4]
+    for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "step_time", "images_per_s"):
+        assert np.isfinite(lines[-1][key])
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png",
+                                                                   "step_000004.png"]
+    assert Image.open(out / "samples" / "step_000004.png").size[0] > 8 * 32
+    assert (out / "losses.png").exists()
+    arrays, meta = load_checkpoint(out / "checkpoints" / "latest.npz")
+    assert meta["step"] == 4 and "G.main.0.weight" in arrays and "D.main.0.weight" in arrays
+    assert any(k.startswith("opt_g.state.") for k in arrays)
+
+
+@pytest.mark.parametrize("fmt", ["mnist", "cifar10", "folder"])
+def test_file_formats(tmp_path, fmt):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if fmt == "mnist":
+        make_mnist(data_dir, n=16, gz=True)
+    elif fmt == "cifar10":
+        make_cifar(data_dir, n_batches=1, n=16)
+    else:
+        rng = np.random.default_rng(0)
+        for i in range(9):
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(
+                data_dir / f"{i}.png")
+    code, out = run(tmp_path, "--data", fmt, "--data-dir", str(data_dir), "--steps", "2")
+    assert code == 0
+    arrays, _ = load_checkpoint(out / "checkpoints" / "latest.npz")
+    channels = 1 if fmt == "mnist" else 3
+    assert arrays["D.main.0.weight"].shape[1] == channels
+
+
+def _weights(out):
+    arrays, meta = load_checkpoint(out / "checkpoints" / "latest.npz")
+    return arrays, meta
+
+
+def test_resume_is_bit_identical(tmp_path):
+    flags = ["--steps", "6", "--checkpoint-interval", "3", "--seed", "3"]
+    assert run(tmp_path, *flags, name="straight")[0] == 0
+    # the interrupted run stops after 3 steps, then re-running the same command resumes
+    assert run(tmp_path, "--steps", "3", "--seed", "3", name="resumed")[0] == 0
+    assert train_main(["dcgan", *TINY, "--out", str(tmp_path / "resumed"), "--resume",
+                       *flags]) == 0
+    a, meta_a = _weights(tmp_path / "straight")
+    b, meta_b = _weights(tmp_path / "resumed")
+    assert meta_a["step"] == meta_b["step"] == 6
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_changed_flags_refuse_to_resume(tmp_path, capsys):
+    assert run(tmp_path, "--steps", "1")[0] == 0
+    code, _ = run(tmp_path, "--steps", "2", "--loss", "hinge")
+    assert code == 1
+    assert "--loss='nsgan'" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):
+    assert run(tmp_path, "--steps", "2", "--seed", "1")[0] == 0
+    before, _ = _weights(tmp_path / "run")
+    from minigan.training import trainer as trainer_mod
+    real_step = trainer_mod.Trainer.train_step
+
+    def exploding(self):
+        result = real_step(self)
+        result["d_loss"] = float("nan")
+        return result
+
+    monkeypatch.setattr(trainer_mod.Trainer, "train_step", exploding)
+    code, _ = run(tmp_path, "--steps", "5", "--seed", "1")
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "step 3: non-finite loss" in err and "last good checkpoint" in err
+    after, meta = _weights(tmp_path / "run")
+    assert meta["step"] == 2
+    for k in before:
+        np.testing.assert_array_equal(before[k], after[k])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--steps", "0"], "--steps must be positive"),
+    (["--batch-size", "-1"], "--batch-size must be positive"),
+    (["--img-size", "48"], "invalid choice"),
+    (["--loss", "nonsense"], "nonsense"),
+    (["--resume"], "--resume needs --out"),
+])
+def test_bad_flags(flags, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        train_main(["dcgan", *TINY, *flags])
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_data_dir_and_unavailable_backend(tmp_path, capsys):
+    code, _ = run(tmp_path, "--data", "mnist", "--data-dir", str(tmp_path / "nowhere"))
+    assert code == 1 and "nowhere: no such directory" in capsys.readouterr().err
+    code, _ = run(tmp_path, "--backend", "triton", "--steps", "1")
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--backend triton cannot run here" in err and "--backend numpy" in err
+
+
+def test_help_lists_models_and_flags():
+    top = subprocess.run([sys.executable, "-m", "minigan.train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "dcgan" in top
+    sub = subprocess.run([sys.executable, "-m", "minigan.train", "dcgan", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for flag in ("--backend", "--data-dir", "--img-size", "--n-critic", "--sample-interval",
+                 "--checkpoint-interval", "--resume", "--lr", "--b1", "--b2"):
+        assert flag in sub
+
+
+def test_sample_command(tmp_path):
+    assert run(tmp_path, "--steps", "2")[0] == 0
+    grid = tmp_path / "grid.png"
+    assert sample_main([str(tmp_path / "run"), "--n", "9", "--out", str(grid),
+                        "--truncation", "0.7"]) == 0
+    img = np.asarray(Image.open(grid))
+    assert img.shape[0] == img.shape[1] == 3 * 34 + 2
+    assert sample_main([str(tmp_path / "missing")]) == 1
+
+
+# --- parity with the same modules in torch ------------------------------------------------
+def torch_dcgan(latent_dim, ngf, ndf, channels, img_size):
+    """The PyTorch DCGAN example's modules, built with torch.nn."""
+    stages = 4 if img_size == 64 else 3
+    width = ngf * 2 ** (stages - 1)
+    g = [tnn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False), tnn.BatchNorm2d(width),
+         tnn.ReLU(True)]
+    for _ in range(stages - 1):
+        g += [tnn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+              tnn.BatchNorm2d(width // 2), tnn.ReLU(True)]
+        width //= 2
+    g += [tnn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), tnn.Tanh()]
+    d = [tnn.Conv2d(channels, ndf, 4, 2, 1, bias=False), tnn.LeakyReLU(0.2, True)]
+    width = ndf
+    for _ in range(stages - 1):
+        d += [tnn.Conv2d(width, width * 2, 4, 2, 1, bias=False), tnn.BatchNorm2d(width * 2),
+              tnn.LeakyReLU(0.2, True)]
+        width *= 2
+    d += [tnn.Conv2d(width, 1, 4, 1, 0, bias=False)]
+
+    class Wrap(tnn.Module):
+        def __init__(self, layers):
+            super().__init__()
+            self.main = tnn.Sequential(*layers)
+
+    return Wrap(g), Wrap(d)
+
+
+@pytest.mark.parametrize("img_size", [32, 64])
+def test_dcgan_matches_torch(img_size, backend):
+    minigan.manual_seed(0)
+    G = Generator(6, 4, 3, img_size).double()
+    D = Discriminator(4, 3, img_size).double()
+    tG, tD = torch_dcgan(6, 4, 4, 3, img_size)
+    tG, tD = tG.double(), tD.double()
+    assert list(G.state_dict()) == list(tG.state_dict())
+    assert list(D.state_dict()) == list(tD.state_dict())
+    tG.load_state_dict(interop.to_torch_state_dict(G.state_dict()))
+    tD.load_state_dict(interop.to_torch_state_dict(D.state_dict()))
+    G, D = G.to(backend=backend), D.to(backend=backend)
+    z = np.random.default_rng(1).standard_normal((3, 6, 1, 1))
+    out = D(G(minigan.tensor(z, backend=backend)))
+    t_out = tD.main(tG.main(torch.tensor(z))).reshape(-1)
+    assert_close(out, t_out, "float64", "D(G(z))")
+    out.sum().backward()
+    t_out.sum().backward()
+    for (name, p), tp in zip(list(G.named_parameters()) + list(D.named_parameters()),
+                             list(tG.parameters()) + list(tD.parameters())):
+        assert_close(p.grad, tp.grad, "float64", f"gradient of {name}")
