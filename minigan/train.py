@@ -15,7 +15,7 @@ from minigan.data import DATASETS, DataError
 from minigan.data import load as load_dataset
 from minigan.models import MODELS
 from minigan.training.checkpoint import CheckpointError
-from minigan.training.trainer import NonFiniteLossError, TrainConfig, Trainer
+from minigan.training.trainer import TRAINER_LOSSES, NonFiniteLossError, TrainConfig, Trainer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,9 +55,10 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                    default=d.latent_dim)
     p.add_argument("--ngf", type=int, default=d.ngf, help="G width")
     p.add_argument("--ndf", type=int, default=d.ndf, help="D width")
-    p.add_argument("--loss", default=d.loss, help="adversarial loss (minigan.losses names)")
-    p.add_argument("--gp", default=None, help="gradient penalty: wgan-gp, wgan-lp, r1, r2, "
-                   "dragan, wgan-div")
+    p.add_argument("--loss", default=d.loss, choices=TRAINER_LOSSES, help="adversarial loss")
+    p.add_argument("--gp", default=None,
+                   choices=["wgan-gp", "wgan-lp", "r1", "r2", "dragan", "wgan-div"],
+                   help="gradient penalty added to D's loss")
     p.add_argument("--gp-weight", type=float, default=d.gp_weight)
     p.add_argument("--n-critic", "--n_critic", dest="n_critic", type=int, default=d.n_critic,
                    help="D updates per G update")
@@ -103,11 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     cfg = TrainConfig(**{**fields, "out": out})
-    try:
-        from minigan import losses
-        losses.get(cfg.loss)
-    except (KeyError, ValueError) as e:
-        parser.error(str(e))
     try:
         dataset = load_dataset(cfg.data, cfg.data_dir, cfg.img_size)
         minigan.manual_seed(cfg.seed)

@@ -18,6 +18,7 @@ class GANLoss:
     """Base of the adversarial losses: a name, hyper-parameters, and the two objectives."""
 
     name = ""
+    g_uses_real = False  # relativistic losses read D(x_r) in the generator objective too
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not define d_loss")
@@ -138,6 +139,7 @@ class RelativisticStandard(GANLoss):
     D: -E[log sigmoid(C(x_r) - C(x_f))];  G: -E[log sigmoid(C(x_f) - C(x_r))]."""
 
     name = "rsgan"
+    g_uses_real = True
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         check_pair(f"{self.name}.d_loss", real_out, fake_out, same_shape=True)
@@ -161,6 +163,7 @@ class RelativisticAverage(GANLoss):
     of real and fake swapped."""
 
     name = "ragan"
+    g_uses_real = True
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         check_pair(f"{self.name}.d_loss", real_out, fake_out)
@@ -178,6 +181,7 @@ class RelativisticAverageHinge(GANLoss):
     G: E[relu(1 - D~(x_f))] + E[relu(1 + D~(x_r))], with D~ as in ragan."""
 
     name = "rahinge"
+    g_uses_real = True
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         check_pair(f"{self.name}.d_loss", real_out, fake_out)

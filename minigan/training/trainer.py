@@ -25,6 +25,9 @@ from minigan.training.checkpoint import CheckpointError, load_checkpoint, save_c
 from minigan.training.images import plot_curves, save_grid
 
 CHECKPOINT = "checkpoints/latest.npz"
+# losses whose objectives take only D's outputs (the others need samples or embeddings)
+TRAINER_LOSSES = ("nsgan", "minimax", "lsgan", "wgan", "hinge", "rsgan", "ragan", "rahinge",
+                  "f-kl", "f-rkl", "f-pearson", "f-hellinger", "f-js", "f-gan")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -115,7 +118,8 @@ class Trainer:
             loss_d.backward()
             self.opt_d.step()
         d_fake_g = self.D(fake)
-        loss_g = self.loss.g_loss(d_fake_g, self.D(real).detach())
+        d_real_g = self.D(real).detach() if self.loss.g_uses_real else None
+        loss_g = self.loss.g_loss(d_fake_g, d_real_g)
         self.opt_g.zero_grad()
         loss_g.backward()
         self.opt_g.step()
