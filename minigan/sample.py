@@ -12,26 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import minigan
+from minigan.losses.tricks import truncated_noise
 from minigan.training.checkpoint import CheckpointError, load_checkpoint
 from minigan.training.images import save_grid
 from minigan.training.trainer import CHECKPOINT, TrainConfig, generate
-
-
-def truncated_normal(shape: tuple, psi: float | None, rng: np.random.Generator) -> np.ndarray:
-    """N(0, 1) samples, each redrawn while |z| > psi (no truncation when psi is None)."""
-    z = rng.standard_normal(shape)
-    if psi is None:
-        return z
-    if psi <= 0:
-        raise ValueError(f"truncation must be positive, got {psi}")
-    outside = np.abs(z) > psi
-    while outside.any():
-        z[outside] = rng.standard_normal(int(outside.sum()))
-        outside = np.abs(z) > psi
-    return z
 
 
 def load_generator(run_dir: str | Path):
@@ -66,12 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--n must be positive, got {args.n}")
     try:
         G, cfg = load_generator(args.run_dir)
-        z = truncated_normal((args.n, cfg.latent_dim, 1, 1), args.truncation,
-                             np.random.default_rng(args.seed)).astype(np.float32)
+        minigan.manual_seed(args.seed)
+        shape = (args.n, cfg.latent_dim, 1, 1)
+        z = minigan.randn(*shape, backend=cfg.backend) if args.truncation is None else \
+            truncated_noise(*shape, threshold=args.truncation, backend=cfg.backend)
     except (CheckpointError, ValueError) as e:
         print(f"minigan.sample: {e}", file=sys.stderr)
         return 1
-    images = generate(G, minigan.tensor(z, backend=cfg.backend))
+    images = generate(G, z)
     out = args.out or str(Path(args.run_dir) / "sample.png")
     save_grid(images, out)
     print(f"wrote {args.n} samples to {out}")
