@@ -14,7 +14,29 @@ def _index(op: str, idx: int, n: int) -> int:
     return idx % n
 
 
-class Sequential(Module):
+class _NumberedModules(Module):
+    """What Sequential and ModuleList share: children numbered '0', '1', ... kept contiguous."""
+
+    def __delitem__(self, idx) -> None:
+        keys = list(self._modules)
+        name = type(self).__name__
+        for key in keys[idx] if isinstance(idx, slice) else [keys[_index(name, idx, len(keys))]]:
+            delattr(self, key)
+        # keep the numbering contiguous, as torch does
+        self._modules = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module):
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class Sequential(_NumberedModules):
     """Calls its modules in order, each on the previous one's output."""
 
     def __init__(self, *args: Module):
@@ -35,31 +57,13 @@ class Sequential(Module):
         key = list(self._modules)[_index("Sequential", idx, len(self))]
         setattr(self, key, module)
 
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for key in keys[idx] if isinstance(idx, slice) else [keys[_index("Sequential", idx,
-                                                                           len(keys))]]:
-            delattr(self, key)
-        # keep the numbering contiguous, as torch does
-        self._modules = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
     def forward(self, input):
         for module in self:
             input = module(input)
         return input
 
 
-class ModuleList(Module):
+class ModuleList(_NumberedModules):
     """A list of modules, registered so their parameters are found; no forward of its own."""
 
     def __init__(self, modules: Iterable[Module] | None = None):
@@ -75,25 +79,8 @@ class ModuleList(Module):
     def __setitem__(self, idx: int, module: Module) -> None:
         setattr(self, str(_index("ModuleList", idx, len(self))), module)
 
-    def __delitem__(self, idx) -> None:
-        keys = list(self._modules)
-        for key in keys[idx] if isinstance(idx, slice) else [keys[_index("ModuleList", idx,
-                                                                           len(keys))]]:
-            delattr(self, key)
-        self._modules = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
 
     def extend(self, modules: Iterable[Module]) -> ModuleList:
         for module in modules:
