@@ -1,16 +1,39 @@
-"""Package layout: minigan/ plus kernels/, which installs as minigan.kernels.
+"""Package layout: minigan/ plus kernels/, which installs as minigan.kernels, and the compiled
+CPU kernels of csrc/ as minigan.kernels._C.
 
-The compiled csrc/ extension (fused CPU/CUDA kernels) will be declared here as an opt-in
-ext_module; the package works without it.
+The extension is optional: if it does not compile (or MINIGAN_BUILD_EXTENSION=0), the install
+goes on without it and the numpy backend uses its numpy code for the same kernels.
 """
 
-from setuptools import find_packages, setup
+import os
+
+from setuptools import Extension, find_packages, setup
 
 packages = ["minigan", *(f"minigan.{p}" for p in find_packages("minigan"))]
 packages += ["minigan.kernels", *(f"minigan.kernels.{p}" for p in find_packages("kernels"))]
+
+
+def extensions() -> list:
+    if os.environ.get("MINIGAN_BUILD_EXTENSION", "1") == "0":
+        return []
+    try:
+        import pybind11
+    except ImportError:  # a build without isolation on a machine without pybind11
+        return []
+    return [Extension(
+        "minigan.kernels._C",
+        sources=["csrc/module.cpp", "csrc/cpu/im2col.cpp"],
+        include_dirs=["csrc", pybind11.get_include()],
+        extra_compile_args=["-O3", "-std=c++17"],
+        extra_link_args=["-pthread"],
+        language="c++",
+        optional=True,
+    )]
+
 
 setup(
     packages=packages,
     package_dir={"minigan": "minigan", "minigan.kernels": "kernels"},
     package_data={"minigan.kernels": ["**/*.cu", "**/*.cuh"]},
+    ext_modules=extensions(),
 )

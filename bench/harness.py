@@ -1,8 +1,9 @@
 """The one benchmark harness: time minigan and torch side by side in the same run.
 
-``compare(name, ours, theirs, ...)`` warms both up, times each with the median of several
-repeats, and prints one row: shapes, dtype, device, both times, the ratio (minigan / torch;
-below 1 means minigan is faster) and, when the work is given, the achieved GFLOP/s or GB/s.
+``compare(name, ours, theirs, ...)`` warms both up, then times them in alternation (ours,
+theirs, ours, ...) so that a shared or throttled machine slows both alike, and prints one
+row: shapes, dtype, device, both medians, the ratio (minigan / torch; below 1 means minigan
+is faster) and, when the work is given, the achieved GFLOP/s or GB/s.
 Results can be appended to a JSON-lines file for bench/results/.
 """
 
@@ -53,28 +54,30 @@ def commit() -> str:
         return "unknown"
 
 
-def time_ms(fn: Callable[[], object], repeat: int = 7, warmup: int = 2,
-            sync: Callable[[], None] | None = None) -> float:
-    """Median wall time of ``fn`` in milliseconds (``sync`` waits for a GPU, if any)."""
+def time_ms(*fns: Callable[[], object], repeat: int = 7, warmup: int = 2,
+            sync: Callable[[], None] | None = None) -> list[float]:
+    """Median wall time in milliseconds of each of ``fns``, run in alternation so that they
+    see the same machine (``sync`` waits for a GPU, if any)."""
     for _ in range(warmup):
-        fn()
+        for fn in fns:
+            fn()
     if sync:
         sync()
-    samples = []
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+        for fn, times in zip(fns, samples):
+            start = time.perf_counter()
+            fn()
+            if sync:
+                sync()
+            times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(times) for times in samples]
 
 
 def compare(name: str, ours: Callable[[], object], theirs: Callable[[], object], *,
             shapes: str, dtype: str, device: str | None = None, flops: float | None = None,
             bytes_moved: float | None = None, repeat: int = 7, **extra) -> Row:
-    t_ours = time_ms(ours, repeat)
-    t_theirs = time_ms(theirs, repeat)
+    t_ours, t_theirs = time_ms(ours, theirs, repeat=repeat)
     row = Row(name, shapes, dtype, device or device_name(), round(t_ours, 3),
               round(t_theirs, 3), round(t_ours / t_theirs, 3),
               round(flops / t_ours / 1e6, 2) if flops else None,

@@ -1,21 +1,45 @@
-"""2-D convolution on numpy: im2col through a strided view, then one GEMM per group.
+"""2-D convolution on numpy: im2col, then one GEMM per group, and col2im for the adjoint.
 
-Layout: x is (N, C, H, W), weight is (O, C/groups, kh, kw). The column matrix is laid out
-as (groups, C/groups * kh * kw, N * Ho * Wo) so that each group is a single large GEMM
-(better BLAS efficiency than N small ones); building it is the one copy of the input.
+Layout: x is (N, C, H, W), weight is (O, C/groups, kh, kw). The column matrix of a slice of
+the batch is laid out as (groups, C/groups * kh * kw, n * Ho * Wo), so each group is one large
+GEMM (better BLAS efficiency than n small ones).
+
+The batch is processed in slices whose column matrix is about ``CHUNK_BYTES``. A whole-batch
+column matrix is kh*kw times the input (64 MB for a DCGAN layer at batch 64): glibc serves an
+allocation that large with a fresh mmap, and filling it costs a page fault per 4 KiB page,
+which measured slower than the im2col copy itself. Slices of a few MB come from the heap,
+are reused from slice to slice, and stay in cache between the copy that fills them and the
+GEMM that reads them. The result does not depend on the slicing except for the order in
+which ``conv2d_backward_weight`` sums the slices' products.
+
+im2col and col2im run in the compiled extension (csrc/cpu/im2col.cpp) when it is built, and
+as numpy strided copies otherwise; both write the same column layout, the GEMMs are shared.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from minigan.kernels import compiled
 from minigan.kernels.shapes import conv_out_size as out_size
 from numpy.lib.stride_tricks import as_strided
 
+CHUNK_BYTES = 8 << 20  # target size of one slice's column matrix (tests shrink it)
+MIN_COLUMNS = 2048  # but at least this many GEMM columns (small outputs: 4x4 at batch 64)
 
-def _pad_hw(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+
+def _batch_slices(n: int, bytes_per_sample: int, columns_per_sample: int) -> list[slice]:
+    step = max(CHUNK_BYTES // max(bytes_per_sample, 1), -(-MIN_COLUMNS // columns_per_sample))
+    step = max(1, min(n, step))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _padded(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     if ph == 0 and pw == 0:
         return x
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c, h, w = x.shape
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
 
 
 def _windows(xp: np.ndarray, kh, kw, ho, wo, stride, dilation) -> np.ndarray:
@@ -27,61 +51,110 @@ def _windows(xp: np.ndarray, kh, kw, ho, wo, stride, dilation) -> np.ndarray:
                       writeable=False)
 
 
-def _columns(x, kh, kw, stride, padding, dilation, groups, out_hw=None):
-    n, c, h, w = x.shape
-    ho, wo = out_hw or (out_size(h, kh, stride[0], padding[0], dilation[0]),
-                        out_size(w, kw, stride[1], padding[1], dilation[1]))
-    win = _windows(_pad_hw(x, *padding), kh, kw, ho, wo, stride, dilation)
-    # (N, G, Cg, kh, kw, Ho, Wo) -> (G, Cg, kh, kw, N, Ho, Wo): one copy, GEMM-ready.
+def _geometry(x_shape, kh, kw, ho, wo, stride, padding, dilation) -> tuple:
+    return (*x_shape, kh, kw, ho, wo, *stride, *padding, *dilation)
+
+
+def _fill_columns(cols: np.ndarray, x, kh, kw, ho, wo, stride, padding, dilation, groups):
+    """im2col of the batch slice ``x`` into the buffer ``cols`` (G, Cg*kh*kw, n*Ho*Wo)."""
+    if compiled.CPU is not None:
+        compiled.CPU.im2col(x, cols, _geometry(x.shape, kh, kw, ho, wo, stride, padding,
+                                               dilation))
+        return cols
+    n, c = x.shape[:2]
+    win = _windows(_padded(x, *padding), kh, kw, ho, wo, stride, dilation)
+    # (n, G, Cg, kh, kw, Ho, Wo) -> (G, Cg, kh, kw, n, Ho, Wo): the one copy of the input.
     win = win.reshape(n, groups, c // groups, kh, kw, ho, wo).transpose(1, 2, 3, 4, 0, 5, 6)
-    cols = np.ascontiguousarray(win).reshape(groups, (c // groups) * kh * kw, n * ho * wo)
-    return cols, ho, wo
+    np.copyto(cols.reshape(win.shape), win)
+    return cols
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
-    n = x.shape[0]
-    o, _, kh, kw = weight.shape
-    cols, ho, wo = _columns(x, kh, kw, stride, padding, dilation, groups)
-    wmat = weight.reshape(groups, o // groups, -1)
-    out = np.matmul(wmat, cols)  # (G, Og, N*Ho*Wo)
-    out = out.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
-    if bias is not None:
-        out = out + bias.reshape(1, o, 1, 1)
-    return np.ascontiguousarray(out)
+class _ColumnBuffer:
+    """One allocation for the column matrices of every slice: slice ``nb`` samples."""
+
+    def __init__(self, nb_max, c, kh, kw, ho, wo, groups, dtype):
+        self.rows = (groups, (c // groups) * kh * kw)
+        self.per_sample = ho * wo
+        self.flat = np.empty(groups * self.rows[1] * nb_max * ho * wo, dtype=dtype)
+
+    def view(self, nb: int) -> np.ndarray:
+        cols = nb * self.per_sample
+        return self.flat[:self.rows[0] * self.rows[1] * cols].reshape(*self.rows, cols)
 
 
-def _grad_matrix(g, groups):
-    """(N, O, Ho, Wo) -> (G, O/G, N*Ho*Wo)."""
+def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
+    """(n, O, Ho, Wo) -> (G, O/G, n*Ho*Wo)."""
     n, o, ho, wo = g.shape
     return np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * ho * wo)
 
 
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+    x = np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    ho = out_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = out_size(w, kw, stride[1], padding[1], dilation[1])
+    wmat = weight.reshape(groups, o // groups, -1)
+    out = np.empty((n, o, ho, wo), dtype=np.result_type(x, weight))
+    slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
+    buf = _ColumnBuffer(slices[0].stop, c, kh, kw, ho, wo, groups, x.dtype)
+    for s in slices:
+        nb = s.stop - s.start
+        cols = _fill_columns(buf.view(nb), x[s], kh, kw, ho, wo, stride, padding, dilation,
+                             groups)
+        res = np.matmul(wmat, cols)  # (G, Og, nb*Ho*Wo)
+        out[s] = res.reshape(o, nb, ho, wo).transpose(1, 0, 2, 3)
+    if bias is not None:
+        out += bias.reshape(1, o, 1, 1)
+    return out
+
+
 def conv2d_backward_weight(x, g, kernel_hw, stride, padding, dilation, groups):
+    x = np.ascontiguousarray(x)
     kh, kw = kernel_hw
+    n, c = x.shape[:2]
+    o, ho, wo = g.shape[1:]
     # The windows follow g's size: a transposed conv with output_padding can leave x one
     # row longer than the windows g covers.
-    cols, _, _ = _columns(x, kh, kw, stride, padding, dilation, groups, g.shape[2:])
-    gw = np.matmul(_grad_matrix(g, groups), cols.transpose(0, 2, 1))  # (G, Og, Cg*kh*kw)
-    o = g.shape[1]
-    return gw.reshape(o, x.shape[1] // groups, kh, kw)
+    slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
+    buf = _ColumnBuffer(slices[0].stop, c, kh, kw, ho, wo, groups, x.dtype)
+    gw = None
+    for s in slices:
+        nb = s.stop - s.start
+        cols = _fill_columns(buf.view(nb), x[s], kh, kw, ho, wo, stride, padding, dilation,
+                             groups)
+        part = np.matmul(_grad_matrix(g[s], groups), cols.transpose(0, 2, 1))  # (G, Og, K)
+        gw = part if gw is None else np.add(gw, part, out=gw)
+    return gw.reshape(o, c // groups, kh, kw)
 
 
-def conv2d_backward_input(g, weight, input_hw, stride, padding, dilation, groups):
-    """col2im: the transposed GEMM, then kh*kw strided scatter-adds into the padded input."""
-    n, o, ho, wo = g.shape
-    _, cg, kh, kw = weight.shape
-    c = cg * groups
-    h, w = input_hw
-    wmat = weight.reshape(groups, o // groups, cg * kh * kw)
-    dcols = np.matmul(wmat.transpose(0, 2, 1), _grad_matrix(g, groups))  # (G, Cg*kh*kw, N*L)
-    dcols = dcols.reshape(c, kh, kw, n, ho, wo)
-    ph, pw = padding
-    dx = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
-    sh, sw = stride
-    dh, dw = dilation
+def _col2im(dcols: np.ndarray, dx: np.ndarray, kh, kw, ho, wo, stride, padding, dilation):
+    """Overwrite dx (n, C, H, W) with the windows of dcols (G, Cg*kh*kw, n*Ho*Wo) summed
+    back into place: the adjoint of ``_fill_columns``."""
+    if compiled.CPU is not None:
+        compiled.CPU.col2im(dcols, dx, _geometry(dx.shape, kh, kw, ho, wo, stride, padding,
+                                                 dilation))
+        return
+    n, c, h, w = dx.shape
+    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
+    dcols = dcols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
+    acc = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=dx.dtype)
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dh, j * dw
-            dx[:, :, r0:r0 + sh * (ho - 1) + 1:sh, c0:c0 + sw * (wo - 1) + 1:sw] += \
-                dcols[:, i, j].transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(dx[:, :, ph:ph + h, pw:pw + w])
+            acc[:, :, r0:r0 + sh * (ho - 1) + 1:sh, c0:c0 + sw * (wo - 1) + 1:sw] += \
+                dcols[:, :, i, j]
+    dx[...] = acc[:, :, ph:ph + h, pw:pw + w]
+
+
+def conv2d_backward_input(g, weight, input_hw, stride, padding, dilation, groups):
+    """col2im: the transposed GEMM, then the windows summed back into the input."""
+    n, o, ho, wo = g.shape
+    _, cg, kh, kw = weight.shape
+    c = cg * groups
+    wmat_t = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    dx = np.empty((n, c, *input_hw), dtype=np.result_type(g, weight))
+    for s in _batch_slices(n, c * kh * kw * ho * wo * g.itemsize, ho * wo):
+        dcols = np.matmul(wmat_t, _grad_matrix(g[s], groups))  # (G, Cg*kh*kw, nb*Ho*Wo)
+        _col2im(dcols, dx[s], kh, kw, ho, wo, stride, padding, dilation)
+    return dx

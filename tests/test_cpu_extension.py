@@ -1,0 +1,171 @@
+"""The numpy backend's convolution kernels on both of their paths, against torch.
+
+The kernels slice the batch and run im2col/col2im either in the compiled extension
+(minigan.kernels._C, csrc/cpu/im2col.cpp) or in numpy. Every other test runs whichever path
+this install has; here hypothesis draws geometries (stride, padding, dilation, groups, the
+extra rows a transposed convolution's output_padding leaves) and each kernel runs on both
+paths, with the default slices and with one-sample slices, against torch.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given
+from hypothesis import strategies as st
+from minigan.kernels import compiled
+from minigan.kernels.numpy import conv
+from minigan.kernels.shapes import conv_out_size
+
+from tests.torch_ref import assert_close
+
+EXT = compiled.CPU
+needs_ext = pytest.mark.skipif(EXT is None, reason="the compiled extension is not built here")
+PATHS = ["numpy", pytest.param("compiled", marks=needs_ext)]
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    monkeypatch.setattr(compiled, "CPU", EXT if request.param == "compiled" else None)
+    return request.param
+
+
+@pytest.fixture(params=["default", "one-sample"])
+def slices(request, monkeypatch):
+    if request.param == "one-sample":
+        monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+        monkeypatch.setattr(conv, "MIN_COLUMNS", 1)
+    return request.param
+
+
+def test_extension_is_built_in_ci():
+    """CI installs with the extension; a build that quietly failed would leave these kernels
+    untested and the step slower, so there it is an error."""
+    if os.environ.get("CI") and EXT is None:
+        pytest.fail("CI=true but minigan.kernels._C did not build (see pip's build output)")
+
+
+@st.composite
+def geometries(draw):
+    groups = draw(st.integers(1, 3))
+    c, o = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hw = tuple(max(1, dilation[i] * ((kh, kw)[i] - 1) + 1 - 2 * padding[i])
+               + draw(st.integers(0, 6)) for i in range(2))
+    n = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return dict(n=n, c=c, o=o, k=(kh, kw), hw=hw, stride=stride, padding=padding,
+                dilation=dilation, groups=groups, seed=seed)
+
+
+def _arrays(gm, dtype):
+    rng = np.random.default_rng(gm["seed"])
+    kh, kw = gm["k"]
+    x = rng.standard_normal((gm["n"], gm["c"], *gm["hw"])).astype(dtype)
+    w = rng.standard_normal((gm["o"], gm["c"] // gm["groups"], kh, kw)).astype(dtype)
+    ho, wo = (conv_out_size(gm["hw"][i], gm["k"][i], gm["stride"][i], gm["padding"][i],
+                            gm["dilation"][i]) for i in range(2))
+    g = rng.standard_normal((gm["n"], gm["o"], ho, wo)).astype(dtype)
+    b = rng.standard_normal(gm["o"]).astype(dtype)
+    return x, w, g, b
+
+
+def _geom(gm):
+    return gm["stride"], gm["padding"], gm["dilation"], gm["groups"]
+
+
+def _torch_kw(gm):
+    return dict(stride=gm["stride"], padding=gm["padding"], dilation=gm["dilation"],
+                groups=gm["groups"])
+
+
+@given(gm=geometries())
+def test_conv2d_kernels_match_torch(path, slices, dtype, gm):
+    x, w, g, b = _arrays(gm, dtype)
+    tx, tw, tg, tb = (torch.from_numpy(a) for a in (x, w, g, b))
+    kw = _torch_kw(gm)
+    assert_close(conv.conv2d_forward(x, w, b, *_geom(gm)), TF.conv2d(tx, tw, tb, **kw), dtype,
+                 f"conv2d_forward {gm}")
+    assert_close(conv.conv2d_backward_input(g, w, gm["hw"], *_geom(gm)),
+                 torch.nn.grad.conv2d_input(x.shape, tw, tg, **kw), dtype,
+                 f"conv2d_backward_input {gm}")
+    assert_close(conv.conv2d_backward_weight(x, g, gm["k"], *_geom(gm)),
+                 torch.nn.grad.conv2d_weight(tx, w.shape, tg, **kw), dtype,
+                 f"conv2d_backward_weight {gm}")
+
+
+@given(gm=geometries(), data=st.data())
+def test_input_rows_no_window_reaches(path, dtype, gm, data):
+    """An input a few rows/cols longer can have the same output (conv_transpose2d's
+    output_padding asks for such a size): its last rows get only what windows reach."""
+    x, w, g, _ = _arrays(gm, dtype)
+
+    def slack(i):  # how much longer the input can be with the same output size
+        span = gm["hw"][i] + 2 * gm["padding"][i] - gm["dilation"][i] * (gm["k"][i] - 1) - 1
+        return gm["stride"][i] - 1 - span % gm["stride"][i]
+    big = tuple(gm["hw"][i] + data.draw(st.integers(0, slack(i))) for i in range(2))
+    xbig = np.random.default_rng(gm["seed"] + 1).standard_normal((gm["n"], gm["c"], *big))
+    xbig = xbig.astype(dtype)
+    tw, tg = torch.from_numpy(w), torch.from_numpy(g)
+    assert_close(conv.conv2d_backward_input(g, w, big, *_geom(gm)),
+                 torch.nn.grad.conv2d_input(xbig.shape, tw, tg, **_torch_kw(gm)), dtype,
+                 f"backward_input into {big} {gm}")
+    assert_close(conv.conv2d_backward_weight(xbig, g, gm["k"], *_geom(gm)),
+                 torch.nn.grad.conv2d_weight(torch.from_numpy(xbig), w.shape, tg,
+                                             **_torch_kw(gm)), dtype,
+                 f"backward_weight of a {big} input {gm}")
+
+
+def test_non_contiguous_input(path):
+    x = np.random.default_rng(1).standard_normal((3, 4, 9, 7)).transpose(0, 1, 3, 2)
+    w = np.random.default_rng(2).standard_normal((5, 4, 3, 3))
+    geom = ((2, 1), (1, 0), (1, 2), 1)
+    assert_close(conv.conv2d_forward(x, w, None, *geom),
+                 TF.conv2d(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(w),
+                           stride=(2, 1), padding=(1, 0), dilation=(1, 2)), "float64",
+                 "conv2d_forward of a transposed view")
+
+
+@needs_ext
+def test_both_paths_agree_bit_for_bit_in_float64_forward():
+    """Both im2col paths write the same column matrix, so the forward GEMM sees the same
+    numbers in the same order."""
+    x = np.random.default_rng(3).standard_normal((4, 6, 11, 10))
+    w = np.random.default_rng(4).standard_normal((8, 3, 3, 4))
+    geom = ((2, 3), (2, 1), (2, 1), 2)
+    with_ext = conv.conv2d_forward(x, w, None, *geom)
+    try:
+        compiled.CPU = None
+        without = conv.conv2d_forward(x, w, None, *geom)
+    finally:
+        compiled.CPU = EXT
+    np.testing.assert_array_equal(with_ext, without)
+
+
+@needs_ext
+@pytest.mark.parametrize("call, message", [
+    (lambda: EXT.im2col(np.zeros((1, 1, 2, 2), np.float32), np.zeros((4, 4), np.float64),
+                        (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
+     r"im2col: cols has dtype float64, expected float32"),
+    (lambda: EXT.im2col(np.zeros((1, 1, 2, 2), np.float32), np.zeros((4, 2), np.float32),
+                        (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
+     r"im2col: cols has shape \(4, 2\) \(8 elements\), expected 4 elements"),
+    (lambda: EXT.im2col(np.zeros((1, 1, 2, 2), np.int32), np.zeros(4, np.int32),
+                        (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
+     r"im2col: x must be float32 or float64"),
+    (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 4))[..., ::2],
+                        (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
+     r"col2im: dx must be C-contiguous"),
+    (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 2)), (1, 2, 3)),
+     r"conv geometry: expected 14 integers"),
+])
+def test_extension_rejects_bad_arrays(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
