@@ -86,8 +86,7 @@ def _torch_kw(gm):
                 groups=gm["groups"])
 
 
-@given(gm=geometries())
-def test_conv2d_kernels_match_torch(path, slices, dtype, gm):
+def _compare_kernels(gm, dtype):
     x, w, g, b = _arrays(gm, dtype)
     tx, tw, tg, tb = (torch.from_numpy(a) for a in (x, w, g, b))
     kw = _torch_kw(gm)
@@ -99,6 +98,11 @@ def test_conv2d_kernels_match_torch(path, slices, dtype, gm):
     assert_close(conv.conv2d_backward_weight(x, g, gm["k"], *_geom(gm)),
                  torch.nn.grad.conv2d_weight(tx, w.shape, tg, **kw), dtype,
                  f"conv2d_backward_weight {gm}")
+
+
+@given(gm=geometries())
+def test_conv2d_kernels_match_torch(path, slices, dtype, gm):
+    _compare_kernels(gm, dtype)
 
 
 @given(gm=geometries(), data=st.data())
@@ -121,6 +125,15 @@ def test_input_rows_no_window_reaches(path, dtype, gm, data):
                  torch.nn.grad.conv2d_weight(torch.from_numpy(xbig), w.shape, tg,
                                              **_torch_kw(gm)), dtype,
                  f"backward_weight of a {big} input {gm}")
+
+
+@pytest.mark.parametrize("groups, k, stride", [(1, (4, 4), (1, 1)), (2, (3, 2), (2, 3)),
+                                              (3, (1, 1), (1, 1))])
+def test_dense_geometry(path, dtype, groups, k, stride):
+    """A window covering the whole input (DCGAN's 4x4 -> 1x1 layers) is a matrix product."""
+    gm = dict(n=5, c=2 * groups, o=3 * groups, k=k, hw=k, stride=stride, padding=(0, 0),
+              dilation=(1, 1), groups=groups, seed=7)
+    _compare_kernels(gm, dtype)
 
 
 def test_non_contiguous_input(path):

@@ -88,6 +88,23 @@ def _grad_matrix(g: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, o // groups, n * ho * wo)
 
 
+def _dense(in_hw, kernel_hw, out_hw, padding, dilation) -> bool:
+    """One window covering the whole unpadded input (DCGAN's last D and first G layer): the
+    convolution is a plain matrix product and im2col a reshape, so neither is copied."""
+    return (tuple(out_hw) == (1, 1) and tuple(in_hw) == tuple(kernel_hw)
+            and tuple(padding) == (0, 0) and tuple(dilation) == (1, 1))
+
+
+def _dense_input(x: np.ndarray, groups: int) -> np.ndarray:
+    """(n, C, kh, kw) -> (G, n, Cg*kh*kw), a view."""
+    return x.reshape(x.shape[0], groups, -1).transpose(1, 0, 2)
+
+
+def _dense_grad(g: np.ndarray, groups: int) -> np.ndarray:
+    """(n, O, 1, 1) -> (G, n, O/G), a view."""
+    return g.reshape(g.shape[0], groups, -1).transpose(1, 0, 2)
+
+
 def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
@@ -95,6 +112,10 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     ho = out_size(h, kh, stride[0], padding[0], dilation[0])
     wo = out_size(w, kw, stride[1], padding[1], dilation[1])
     wmat = weight.reshape(groups, o // groups, -1)
+    if _dense((h, w), (kh, kw), (ho, wo), padding, dilation):
+        res = np.matmul(_dense_input(x, groups), wmat.transpose(0, 2, 1))  # (G, n, Og)
+        out = np.ascontiguousarray(res.transpose(1, 0, 2)).reshape(n, o, 1, 1)
+        return out if bias is None else out + bias.reshape(1, o, 1, 1)
     out = np.empty((n, o, ho, wo), dtype=np.result_type(x, weight))
     slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
     buf = _ColumnBuffer(slices[0].stop, c, kh, kw, ho, wo, groups, x.dtype)
@@ -114,6 +135,9 @@ def conv2d_backward_weight(x, g, kernel_hw, stride, padding, dilation, groups):
     kh, kw = kernel_hw
     n, c = x.shape[:2]
     o, ho, wo = g.shape[1:]
+    if _dense(x.shape[2:], kernel_hw, (ho, wo), padding, dilation):
+        gw = np.matmul(_dense_grad(g, groups).transpose(0, 2, 1), _dense_input(x, groups))
+        return gw.reshape(o, c // groups, kh, kw)
     # The windows follow g's size: a transposed conv with output_padding can leave x one
     # row longer than the windows g covers.
     slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
@@ -153,6 +177,9 @@ def conv2d_backward_input(g, weight, input_hw, stride, padding, dilation, groups
     _, cg, kh, kw = weight.shape
     c = cg * groups
     wmat_t = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    if _dense(input_hw, (kh, kw), (ho, wo), padding, dilation):
+        dx = np.matmul(_dense_grad(g, groups), wmat_t.transpose(0, 2, 1))  # (G, n, Cg*kh*kw)
+        return np.ascontiguousarray(dx.transpose(1, 0, 2)).reshape(n, c, *input_hw)
     dx = np.empty((n, c, *input_hw), dtype=np.result_type(g, weight))
     for s in _batch_slices(n, c * kh * kw * ho * wo * g.itemsize, ho * wo):
         dcols = np.matmul(wmat_t, _grad_matrix(g[s], groups))  # (G, Cg*kh*kw, nb*Ho*Wo)

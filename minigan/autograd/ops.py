@@ -277,19 +277,18 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
+    """a where a > 0, else slope * a; the gradient at 0 is the slope (torch). Saves a boolean
+    mask (a quarter of a float factor's memory) and is three passes forward, two backward."""
+
     @staticmethod
     def forward(ctx, a, slope):
-        ctx.factor = _leaky_factor(ctx.k, a.array, slope)
-        return ctx.k.mul(a.array, ctx.factor)
+        k = ctx.k
+        ctx.positive, ctx.slope = k.gt(a.array, 0), slope
+        return k.where(ctx.positive, a.array, k.mul(a.array, slope))
 
     @staticmethod
     def backward(ctx, g):
-        return g * _const(ctx, ctx.factor), None
-
-
-def _leaky_factor(k, a, slope):
-    """1 where a > 0, else slope (torch: the gradient at 0 is the slope)."""
-    return k.add(k.astype(k.gt(a, 0), a.dtype), k.mul(k.astype(k.le(a, 0), a.dtype), slope))
+        return Where.apply(ctx.positive, g, g * ctx.slope), None
 
 
 class Clamp(Function):
