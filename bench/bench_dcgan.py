@@ -86,6 +86,7 @@ def main(argv=None) -> None:
                   make_torch_step(tG.main, tD.main, real, a.latent_dim),
                   shapes=f"B{a.batch_size} {a.img_size}px ngf{a.ngf} ndf{a.ndf}",
                   dtype="float32", repeat=a.repeat, backend=a.backend,
+                  **minigan.get_backend(a.backend).details(),
                   torch_threads=torch.get_num_threads())
     if a.save:
         save([row], a.save)

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cpu/im2col.h"
+#include "cpu/parallel.h"
 
 namespace py = pybind11;
 using minigan::ConvGeometry;
@@ -93,4 +94,10 @@ PYBIND11_MODULE(_C, m) {
         "(n, c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw).");
   m.def("col2im", &col2im, py::arg("cols"), py::arg("dx"), py::arg("geometry"),
         "Overwrite dx (n, c, h, w) with the adjoint of im2col applied to cols.");
+  m.def("get_num_threads", [] { return minigan::max_threads(); },
+        "Threads a kernel splits its work over (default: the CPUs this process may use).");
+  m.def("set_num_threads", [](int64_t n) {
+        require(n >= 1, "set_num_threads", "n must be >= 1, got " + std::to_string(n));
+        minigan::max_threads() = n;
+      }, py::arg("n"));
 }

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from minigan.kernels import compiled
 from PIL import Image
 
 import minigan
@@ -36,6 +37,7 @@ def test_default_dataset_run_folder(tmp_path):
     assert code == 0
     config = json.loads((out / "config.json").read_text())
     assert config["backend"] == "numpy" and config["minigan_version"] == minigan.__version__
+    assert config["backend_details"] == {"compiled_cpu_kernels": compiled.CPU is not None}
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2, 3, 4]
     for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "step_time", "images_per_s"):

@@ -277,18 +277,23 @@ class Relu(Function):
 
 
 class LeakyRelu(Function):
-    """a where a > 0, else slope * a; the gradient at 0 is the slope (torch). Saves a boolean
-    mask (a quarter of a float factor's memory) and is three passes forward, two backward."""
+    """a * factor, factor = 1 where a > 0 and slope elsewhere (torch: the gradient at 0 is
+    the slope). The factor is built arithmetically from the mask: a select (numpy's where)
+    on an unpredictable mask measured ten times slower than a multiply."""
 
     @staticmethod
     def forward(ctx, a, slope):
         k = ctx.k
-        ctx.positive, ctx.slope = k.gt(a.array, 0), slope
-        return k.where(ctx.positive, a.array, k.mul(a.array, slope))
+        positive = k.astype(k.gt(a.array, 0), a.array.dtype)
+        if 0.0 <= slope <= 1.0:  # every GAN's slope: max(mask, slope) is exactly 1 or slope
+            ctx.factor = k.maximum(positive, slope)
+        else:
+            ctx.factor = k.add(positive, k.mul(k.astype(k.le(a.array, 0), a.array.dtype), slope))
+        return k.mul(a.array, ctx.factor)
 
     @staticmethod
     def backward(ctx, g):
-        return Where.apply(ctx.positive, g, g * ctx.slope), None
+        return g * _const(ctx, ctx.factor), None
 
 
 class Clamp(Function):

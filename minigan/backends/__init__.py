@@ -101,6 +101,10 @@ class Backend:
     def to_numpy(self, a) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def details(self) -> dict:
+        """What this backend runs on, for run folders and benchmark rows."""
+        return {}
+
     def __repr__(self) -> str:
         return f"<minigan backend {self.name}>"
 

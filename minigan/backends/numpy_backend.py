@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from minigan.backends import Backend, KernelTable
+from minigan.kernels import compiled
 from minigan.kernels.numpy import conv, norm, optim, pool
 
 
@@ -95,6 +96,9 @@ class NumpyBackend(Backend):
     def __init__(self):
         self.k = KernelTable(self.name, _TABLE)
         self.rng = np.random.default_rng()
+
+    def details(self) -> dict:
+        return {"compiled_cpu_kernels": compiled.CPU is not None}
 
     # storage
     def asarray(self, data, dtype=None):

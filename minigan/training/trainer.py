@@ -62,6 +62,8 @@ class TrainConfig:
     log_interval: int = 10
     n_samples: int = 64
     minigan_version: str = field(default_factory=lambda: minigan.__version__)
+    # what the backend ran on (for numpy: whether the compiled csrc/ kernels were used)
+    backend_details: dict = field(default_factory=dict)
 
     # flags whose change makes a checkpoint incompatible with this run
     SHAPE_KEYS = ("model", "img_size", "latent_dim", "ngf", "ndf", "loss", "gp", "n_critic",
@@ -83,6 +85,7 @@ class Trainer:
         self.cfg = cfg
         self.G, self.D = G, D
         self.backend = cfg.backend
+        cfg.backend_details = minigan.get_backend(cfg.backend).details()
         self.loss = gan_losses.get(cfg.loss)
         self.opt_g = minigan.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.b1, cfg.b2))
         self.opt_d = minigan.optim.Adam(D.parameters(), lr=cfg.lr_d or cfg.lr,
