@@ -136,6 +136,12 @@ def test_dense_geometry(path, dtype, groups, k, stride):
     _compare_kernels(gm, dtype)
 
 
+def test_empty_batch(path, dtype):
+    gm = dict(n=0, c=4, o=6, k=(3, 2), hw=(7, 5), stride=(2, 1), padding=(1, 0),
+              dilation=(1, 2), groups=2, seed=3)
+    _compare_kernels(gm, dtype)
+
+
 def test_non_contiguous_input(path):
     x = np.random.default_rng(1).standard_normal((3, 4, 9, 7)).transpose(0, 1, 3, 2)
     w = np.random.default_rng(2).standard_normal((5, 4, 3, 3))

@@ -6,8 +6,9 @@ GEMM (better BLAS efficiency than n small ones).
 
 The batch is processed in slices whose column matrix is about ``CHUNK_BYTES``. A whole-batch
 column matrix is kh*kw times the input (64 MB for a DCGAN layer at batch 64): glibc serves an
-allocation that large with a fresh mmap, and filling it costs a page fault per 4 KiB page,
-which measured slower than the im2col copy itself. Slices of a few MB come from the heap,
+allocation that large with a fresh mmap that page-faults on first touch (measured here:
+filling a new 64 MB array cost 2.5x per byte what a 31 MB one did). Slices of a few MB come
+from the heap,
 are reused from slice to slice, and stay in cache between the copy that fills them and the
 GEMM that reads them. The result does not depend on the slicing except for the order in
 which ``conv2d_backward_weight`` sums the slices' products.
@@ -28,7 +29,9 @@ MIN_COLUMNS = 2048  # but at least this many GEMM columns (small outputs: 4x4 at
 
 
 def _batch_slices(n: int, bytes_per_sample: int, columns_per_sample: int) -> list[slice]:
-    step = max(CHUNK_BYTES // max(bytes_per_sample, 1), -(-MIN_COLUMNS // columns_per_sample))
+    """Slices of the batch, all of one length but the last (none for an empty batch)."""
+    step = max(CHUNK_BYTES // max(bytes_per_sample, 1),
+               -(-MIN_COLUMNS // max(columns_per_sample, 1)))
     step = max(1, min(n, step))
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
@@ -72,7 +75,8 @@ def _fill_columns(cols: np.ndarray, x, kh, kw, ho, wo, stride, padding, dilation
 class _ColumnBuffer:
     """One allocation for the column matrices of every slice: slice ``nb`` samples."""
 
-    def __init__(self, nb_max, c, kh, kw, ho, wo, groups, dtype):
+    def __init__(self, slices, c, kh, kw, ho, wo, groups, dtype):
+        nb_max = slices[0].stop if slices else 0
         self.rows = (groups, (c // groups) * kh * kw)
         self.per_sample = ho * wo
         self.flat = np.empty(groups * self.rows[1] * nb_max * ho * wo, dtype=dtype)
@@ -118,7 +122,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
         return out if bias is None else out + bias.reshape(1, o, 1, 1)
     out = np.empty((n, o, ho, wo), dtype=np.result_type(x, weight))
     slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
-    buf = _ColumnBuffer(slices[0].stop, c, kh, kw, ho, wo, groups, x.dtype)
+    buf = _ColumnBuffer(slices, c, kh, kw, ho, wo, groups, x.dtype)
     for s in slices:
         nb = s.stop - s.start
         cols = _fill_columns(buf.view(nb), x[s], kh, kw, ho, wo, stride, padding, dilation,
@@ -141,14 +145,14 @@ def conv2d_backward_weight(x, g, kernel_hw, stride, padding, dilation, groups):
     # The windows follow g's size: a transposed conv with output_padding can leave x one
     # row longer than the windows g covers.
     slices = _batch_slices(n, c * kh * kw * ho * wo * x.itemsize, ho * wo)
-    buf = _ColumnBuffer(slices[0].stop, c, kh, kw, ho, wo, groups, x.dtype)
-    gw = None
+    buf = _ColumnBuffer(slices, c, kh, kw, ho, wo, groups, x.dtype)
+    gw = np.zeros((groups, o // groups, (c // groups) * kh * kw), dtype=np.result_type(x, g))
     for s in slices:
         nb = s.stop - s.start
         cols = _fill_columns(buf.view(nb), x[s], kh, kw, ho, wo, stride, padding, dilation,
                              groups)
         part = np.matmul(_grad_matrix(g[s], groups), cols.transpose(0, 2, 1))  # (G, Og, K)
-        gw = part if gw is None else np.add(gw, part, out=gw)
+        gw += part
     return gw.reshape(o, c // groups, kh, kw)
 
 
