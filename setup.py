@@ -22,7 +22,7 @@ def extensions() -> list:
         return []
     return [Extension(
         "minigan.kernels._C",
-        sources=["csrc/module.cpp", "csrc/cpu/im2col.cpp"],
+        sources=["csrc/module.cpp", "csrc/cpu/im2col.cpp", "csrc/cpu/normalize.cpp"],
         include_dirs=["csrc", pybind11.get_include()],
         extra_compile_args=["-O3", "-std=c++17"],
         extra_link_args=["-pthread"],

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cpu/im2col.h"
+#include "cpu/normalize.h"
 #include "cpu/parallel.h"
 
 namespace py = pybind11;
@@ -25,7 +26,7 @@ void require(bool ok, const std::string& op, const std::string& what) {
 std::string shape_of(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-  return s + ")";
+  return s + (a.ndim() == 1 ? ",)" : ")");  // as Python prints a shape
 }
 
 void check_array(const std::string& op, const char* name, const py::array& a,
@@ -40,6 +41,20 @@ void check_array(const std::string& op, const char* name, const py::array& a,
               " elements), expected " + std::to_string(size) + " elements");
 }
 
+// The array's dtype when it is float32 or float64; an error naming the op otherwise.
+py::dtype float_dtype(const std::string& op, const char* name, const py::array& a) {
+  const py::dtype dt = a.dtype();
+  require(dt.is(py::dtype::of<float>()) || dt.is(py::dtype::of<double>()), op,
+          std::string(name) + " must be float32 or float64, got " + std::string(py::str(dt)));
+  return dt;
+}
+
+template <typename T>
+const T* in(const py::array& a) { return static_cast<const T*>(a.data()); }
+
+template <typename T>
+T* out(py::array& a) { return static_cast<T*>(a.mutable_data()); }
+
 ConvGeometry geometry(const py::tuple& t) {
   require(py::len(t) == 14, "conv geometry", "expected 14 integers");
   int64_t v[14];
@@ -48,41 +63,92 @@ ConvGeometry geometry(const py::tuple& t) {
 }
 
 template <typename T>
-void dispatch_im2col(const py::array& x, py::array& cols, const ConvGeometry& g) {
-  const T* src = static_cast<const T*>(x.data());
-  T* dst = static_cast<T*>(cols.mutable_data());
+void run_im2col(const py::array& x, py::array& cols, const ConvGeometry& g) {
+  const T* src = in<T>(x);
+  T* dst = out<T>(cols);
   py::gil_scoped_release release;
   minigan::im2col<T>(src, dst, g);
 }
 
 template <typename T>
-void dispatch_col2im(const py::array& cols, py::array& dx, const ConvGeometry& g) {
-  const T* src = static_cast<const T*>(cols.data());
-  T* dst = static_cast<T*>(dx.mutable_data());
+void run_col2im(const py::array& cols, py::array& dx, const ConvGeometry& g) {
+  const T* src = in<T>(cols);
+  T* dst = out<T>(dx);
   py::gil_scoped_release release;
   minigan::col2im<T>(src, dst, g);
 }
 
 void im2col(const py::array& x, py::array cols, const py::tuple& geom) {
   const ConvGeometry g = geometry(geom);
-  const py::dtype dt = x.dtype();
-  require(dt.is(py::dtype::of<float>()) || dt.is(py::dtype::of<double>()), "im2col",
-          "x must be float32 or float64");
+  const py::dtype dt = float_dtype("im2col", "x", x);
   check_array("im2col", "x", x, dt, g.n * g.c * g.h * g.w, false);
   check_array("im2col", "cols", cols, dt, g.c * g.kh * g.kw * g.n * g.ho * g.wo, true);
-  if (dt.is(py::dtype::of<float>())) dispatch_im2col<float>(x, cols, g);
-  else dispatch_im2col<double>(x, cols, g);
+  if (dt.is(py::dtype::of<float>())) run_im2col<float>(x, cols, g);
+  else run_im2col<double>(x, cols, g);
 }
 
 void col2im(const py::array& cols, py::array dx, const py::tuple& geom) {
   const ConvGeometry g = geometry(geom);
-  const py::dtype dt = cols.dtype();
-  require(dt.is(py::dtype::of<float>()) || dt.is(py::dtype::of<double>()), "col2im",
-          "cols must be float32 or float64");
+  const py::dtype dt = float_dtype("col2im", "cols", cols);
   check_array("col2im", "cols", cols, dt, g.c * g.kh * g.kw * g.n * g.ho * g.wo, false);
   check_array("col2im", "dx", dx, dt, g.n * g.c * g.h * g.w, true);
-  if (dt.is(py::dtype::of<float>())) dispatch_col2im<float>(cols, dx, g);
-  else dispatch_col2im<double>(cols, dx, g);
+  if (dt.is(py::dtype::of<float>())) run_col2im<float>(cols, dx, g);
+  else run_col2im<double>(cols, dx, g);
+}
+
+struct Rows {
+  int64_t a, c, b;
+};
+
+Rows rows_of(const std::string& op, const py::tuple& t) {
+  require(py::len(t) == 3, op, "shape must be (A, C, B)");
+  Rows r{t[0].cast<int64_t>(), t[1].cast<int64_t>(), t[2].cast<int64_t>()};
+  require(r.a >= 0 && r.c >= 0 && r.b >= 0, op, "shape must be non-negative");
+  return r;
+}
+
+template <typename T>
+void run_normalize_forward(const py::array& x, py::array& y, py::array& mean, py::array& var,
+                           Rows r, double eps) {
+  const T* src = in<T>(x);
+  T *py = out<T>(y), *pm = out<T>(mean), *pv = out<T>(var);
+  py::gil_scoped_release release;
+  minigan::normalize_forward<T>(src, py, pm, pv, r.a, r.c, r.b, eps);
+}
+
+template <typename T>
+void run_normalize_backward(const py::array& g, const py::array& y, const py::array& var,
+                            py::array& dx, Rows r, double eps) {
+  const T *pg = in<T>(g), *py = in<T>(y), *pv = in<T>(var);
+  T* pdx = out<T>(dx);
+  py::gil_scoped_release release;
+  minigan::normalize_backward<T>(pg, py, pv, pdx, r.a, r.c, r.b, eps);
+}
+
+void normalize_forward(const py::array& x, py::array y, py::array mean, py::array var,
+                       const py::tuple& shape, double eps) {
+  const std::string op = "normalize_forward";
+  const Rows r = rows_of(op, shape);
+  const py::dtype dt = float_dtype(op, "x", x);
+  check_array(op, "x", x, dt, r.a * r.c * r.b, false);
+  check_array(op, "y", y, dt, r.a * r.c * r.b, true);
+  check_array(op, "mean", mean, dt, r.c, true);
+  check_array(op, "var", var, dt, r.c, true);
+  if (dt.is(py::dtype::of<float>())) run_normalize_forward<float>(x, y, mean, var, r, eps);
+  else run_normalize_forward<double>(x, y, mean, var, r, eps);
+}
+
+void normalize_backward(const py::array& g, const py::array& y, const py::array& var,
+                        py::array dx, const py::tuple& shape, double eps) {
+  const std::string op = "normalize_backward";
+  const Rows r = rows_of(op, shape);
+  const py::dtype dt = float_dtype(op, "g", g);
+  check_array(op, "g", g, dt, r.a * r.c * r.b, false);
+  check_array(op, "y", y, dt, r.a * r.c * r.b, false);
+  check_array(op, "var", var, dt, r.c, false);
+  check_array(op, "dx", dx, dt, r.a * r.c * r.b, true);
+  if (dt.is(py::dtype::of<float>())) run_normalize_backward<float>(g, y, var, dx, r, eps);
+  else run_normalize_backward<double>(g, y, var, dx, r, eps);
 }
 
 }  // namespace
@@ -94,8 +160,15 @@ PYBIND11_MODULE(_C, m) {
         "(n, c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw).");
   m.def("col2im", &col2im, py::arg("cols"), py::arg("dx"), py::arg("geometry"),
         "Overwrite dx (n, c, h, w) with the adjoint of im2col applied to cols.");
+  m.def("normalize_forward", &normalize_forward, py::arg("x"), py::arg("y"), py::arg("mean"),
+        py::arg("var"), py::arg("shape"), py::arg("eps"),
+        "x viewed as (A, C, B): write y = (x - mean) / sqrt(var + eps) and the per-c mean and "
+        "biased var.");
+  m.def("normalize_backward", &normalize_backward, py::arg("g"), py::arg("y"), py::arg("var"),
+        py::arg("dx"), py::arg("shape"), py::arg("eps"),
+        "Write dx = (g - mean(g) - y * mean(g * y)) / sqrt(var + eps), per c of (A, C, B).");
   m.def("get_num_threads", [] { return minigan::max_threads(); },
-        "Threads a kernel splits its work over (default: the CPUs this process may use).");
+        "Threads a kernel splits its work over (default 1: see csrc/cpu/parallel.h).");
   m.def("set_num_threads", [](int64_t n) {
         require(n >= 1, "set_num_threads", "n must be >= 1, got " + std::to_string(n));
         minigan::max_threads() = n;

@@ -1,10 +1,11 @@
-"""The numpy backend's convolution kernels on both of their paths, against torch.
+"""The numpy backend's kernels that have a compiled path, on both paths, against torch.
 
-The kernels slice the batch and run im2col/col2im either in the compiled extension
-(minigan.kernels._C, csrc/cpu/im2col.cpp) or in numpy. Every other test runs whichever path
-this install has; here hypothesis draws geometries (stride, padding, dilation, groups, the
-extra rows a transposed convolution's output_padding leaves) and each kernel runs on both
-paths, with the default slices and with one-sample slices, against torch.
+The convolution kernels slice the batch and run im2col/col2im either in the compiled
+extension (minigan.kernels._C, csrc/cpu/) or in numpy; the normalization kernels likewise.
+Every other test runs whichever path this install has; here hypothesis draws geometries
+(stride, padding, dilation, groups, the extra rows a transposed convolution's output_padding
+leaves; shapes and reduced axes) and each kernel runs on both paths, with the default slices
+and with one-sample slices, against torch.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch.nn.functional as TF
 from hypothesis import given
 from hypothesis import strategies as st
 from minigan.kernels import compiled
-from minigan.kernels.numpy import conv
+from minigan.kernels.numpy import conv, norm
 from minigan.kernels.shapes import conv_out_size
 
 from tests.torch_ref import assert_close
@@ -152,6 +153,70 @@ def test_non_contiguous_input(path):
                  "conv2d_forward of a transposed view")
 
 
+@st.composite
+def normalizations(draw):
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=1, max_size=4)))
+    axes = tuple(sorted(draw(st.sets(st.integers(0, len(shape) - 1), min_size=1))))
+    return shape, axes, draw(st.sampled_from([1e-5, 1e-3, 0.5])), draw(st.integers(0, 2**31))
+
+
+@given(case=normalizations())
+def test_normalize_kernels_match_torch(path, dtype, case):
+    """Every set of reduced axes: the kept ones contiguous (batch/instance/layer/group norm,
+    compiled when built) or not (numpy code on both paths)."""
+    shape, axes, eps, seed = case
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 3 + 5).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    tx = torch.from_numpy(x).requires_grad_()
+    var_ref, mean_ref = torch.var_mean(tx, axes, correction=0, keepdim=True)
+    y_ref = (tx - mean_ref) / torch.sqrt(var_ref + eps)
+    dx_ref = torch.autograd.grad(y_ref, tx, torch.from_numpy(g))[0]
+    y, mean, var = norm.normalize_forward(x, axes, eps)
+    what = f"normalize {shape} axes {axes} eps {eps}"
+    for ours, ref, name in ((y, y_ref, "y"), (mean, mean_ref, "mean"), (var, var_ref, "var")):
+        assert ours.dtype == x.dtype and ours.shape == tuple(ref.shape), f"{what}: {name}"
+        assert_close(ours, ref, dtype, f"{what}: {name}")
+    dx = norm.normalize_backward(g, y, var, axes, eps)
+    assert dx.dtype == x.dtype
+    assert_close(dx, dx_ref, dtype, f"{what}: dx", scale=10.0)
+
+
+def test_normalize_with_a_broadcast_gradient(path):
+    """The gradient of a sum reaches the kernel as a broadcast view (strides of zero)."""
+    x = np.random.default_rng(5).standard_normal((4, 3, 2, 2))
+    y, _, var = norm.normalize_forward(x, (0, 2, 3), 1e-5)
+    g = np.broadcast_to(np.float64(1.0), x.shape)
+    np.testing.assert_allclose(norm.normalize_backward(g, y, var, (0, 2, 3), 1e-5), 0.0,
+                               atol=1e-12)
+
+
+@needs_ext
+def test_threads_do_not_change_results():
+    """Threads split whole rows or channels, so every sum keeps its order. (Shapes large
+    enough that parallel_for does split them.)"""
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((8, 16, 32, 30)), rng.standard_normal((16, 16, 4, 4))
+    g = rng.standard_normal((8, 16, 16, 15))
+    geom = ((2, 2), (1, 1), (1, 1), 1)
+
+    def run():
+        return (conv.conv2d_forward(x, w, None, *geom),
+                conv.conv2d_backward_input(g, w, (32, 30), *geom),
+                *norm.normalize_forward(x, (0, 2, 3), 1e-5))
+    assert EXT.get_num_threads() == 1
+    one = run()
+    try:
+        EXT.set_num_threads(3)
+        three = run()
+    finally:
+        EXT.set_num_threads(1)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="set_num_threads: n must be >= 1, got 0"):
+        EXT.set_num_threads(0)
+
+
 @needs_ext
 def test_both_paths_agree_bit_for_bit_in_float64_forward():
     """Both im2col paths write the same column matrix, so the forward GEMM sees the same
@@ -178,7 +243,13 @@ def test_both_paths_agree_bit_for_bit_in_float64_forward():
      r"im2col: cols has shape \(4, 2\) \(8 elements\), expected 4 elements"),
     (lambda: EXT.im2col(np.zeros((1, 1, 2, 2), np.int32), np.zeros(4, np.int32),
                         (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
-     r"im2col: x must be float32 or float64"),
+     r"im2col: x must be float32 or float64, got int32"),
+    (lambda: EXT.normalize_forward(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), np.zeros(2),
+                                   np.zeros(3), (2, 3, 4), 1e-5),
+     r"normalize_forward: mean has shape \(2,\) \(2 elements\), expected 3 elements"),
+    (lambda: EXT.normalize_backward(np.zeros(6, np.float32), np.zeros(6), np.zeros(3),
+                                    np.zeros(6), (2, 3, 1), 1e-5),
+     r"normalize_backward: y has dtype float64, expected float32"),
     (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 4))[..., ::2],
                         (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
      r"col2im: dx must be C-contiguous"),

@@ -1,8 +1,40 @@
-"""Normalization over a set of axes and softmax, on numpy."""
+"""Normalization over a set of axes and softmax, on numpy.
+
+The normalizations run in the compiled extension (csrc/cpu/normalize.cpp) when it is built
+and the axes they keep are one contiguous run (every batch, instance, layer and group norm),
+and as numpy code otherwise.
+"""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from minigan.kernels import compiled
+
+
+def _rows(shape: tuple, axes: tuple) -> tuple[int, int, int] | None:
+    """(A, C, B) such that x viewed as (A, C, B) keeps C and reduces A and B, or None when
+    the kept axes are not one contiguous run."""
+    reduced = {a % len(shape) for a in axes}
+    kept = [d for d in range(len(shape)) if d not in reduced]
+    if not kept:
+        return 1, 1, math.prod(shape)
+    if kept != list(range(kept[0], kept[-1] + 1)):
+        return None
+    return (math.prod(shape[:kept[0]]), math.prod(shape[kept[0]:kept[-1] + 1]),
+            math.prod(shape[kept[-1] + 1:]))
+
+
+def _compiled_rows(x: np.ndarray, axes: tuple) -> tuple[int, int, int] | None:
+    if compiled.CPU is None or x.dtype not in (np.float32, np.float64):
+        return None
+    return _rows(x.shape, axes)
+
+
+def _stat_shape(shape: tuple, axes: tuple) -> tuple:
+    reduced = {a % len(shape) for a in axes}
+    return tuple(1 if d in reduced else n for d, n in enumerate(shape))
 
 
 def normalize_forward(x, axes, eps):
@@ -11,6 +43,14 @@ def normalize_forward(x, axes, eps):
     Two passes (mean, then centred second moment) rather than E[x^2] - E[x]^2, which cancels
     catastrophically in float32 when |mean| >> std.
     """
+    rows = _compiled_rows(x, axes)
+    if rows is not None:
+        x = np.ascontiguousarray(x)
+        y = np.empty_like(x)
+        mean = np.empty(_stat_shape(x.shape, axes), dtype=x.dtype)
+        var = np.empty_like(mean)
+        compiled.CPU.normalize_forward(x, y, mean, var, rows, float(eps))
+        return y, mean, var
     mean = x.mean(axis=axes, keepdims=True)
     xc = x - mean
     var = np.mean(xc * xc, axis=axes, keepdims=True)
@@ -19,6 +59,12 @@ def normalize_forward(x, axes, eps):
 
 def normalize_backward(g, y, var, axes, eps):
     """dx = invstd * (g - mean(g) - y * mean(g * y)): one fused pass when no graph is built."""
+    rows = _compiled_rows(y, axes)
+    if rows is not None and g.dtype == y.dtype:
+        dx = np.empty(y.shape, dtype=y.dtype)
+        compiled.CPU.normalize_backward(np.ascontiguousarray(g), np.ascontiguousarray(y),
+                                        np.ascontiguousarray(var), dx, rows, float(eps))
+        return dx
     invstd = 1.0 / np.sqrt(var + eps)
     return invstd * (g - g.mean(axis=axes, keepdims=True)
                      - y * np.mean(g * y, axis=axes, keepdims=True))
