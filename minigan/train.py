@@ -10,7 +10,7 @@ import sys
 import time
 
 import minigan
-from minigan.backends import BackendUnavailableError
+from minigan.backends import BackendNotImplementedError, BackendUnavailableError
 from minigan.data import DATASETS, DataError
 from minigan.data import load as load_dataset
 from minigan.models import MODELS
@@ -97,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         minigan.get_backend(args.backend)
     except BackendUnavailableError as e:
+        where = ("" if isinstance(e, BackendNotImplementedError)
+                 else f", or run --backend {args.backend} on a machine with a CUDA GPU")
         print(f"minigan.train: --backend {args.backend} cannot run here: {e}\n"
-              f"Use --backend numpy (runs anywhere), or run on a machine with a CUDA GPU for "
-              f"triton/cupy.", file=sys.stderr)
+              f"Use --backend numpy (runs anywhere){where}.", file=sys.stderr)
         return 2
     out = args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}

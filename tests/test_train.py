@@ -16,6 +16,7 @@ from PIL import Image
 import minigan
 from bench.torch_models import torch_dcgan
 from minigan import interop
+from minigan.backends import BackendUnavailableError
 from minigan.models import Discriminator, Generator
 from minigan.sample import main as sample_main
 from minigan.train import main as train_main
@@ -141,6 +142,18 @@ def test_bad_data_dir_and_unavailable_backend(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "--backend triton cannot run here" in err and "--backend numpy" in err
+    assert "(implemented: numpy)" in err and "GPU" not in err  # no GPU would help
+
+
+def test_backend_without_a_device_names_the_alternatives(tmp_path, capsys, monkeypatch):
+    def no_device(name=None):
+        raise BackendUnavailableError("cupy cannot find a CUDA device")
+    monkeypatch.setattr(minigan, "get_backend", no_device)
+    code, _ = run(tmp_path, "--backend", "cupy", "--steps", "1")
+    err = capsys.readouterr().err
+    assert code == 2 and "cupy cannot find a CUDA device" in err
+    assert "Use --backend numpy (runs anywhere), or run --backend cupy on a machine with a " \
+           "CUDA GPU." in err
 
 
 def test_help_lists_models_and_flags():

@@ -9,6 +9,7 @@ raises ``MissingKernelError`` naming the op and the backend, never falling back 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 
 import numpy as np
@@ -125,7 +126,11 @@ _seed: list[int | None] = [None]
 
 
 class BackendUnavailableError(RuntimeError):
-    """The backend exists but cannot run on this machine (no GPU, package missing)."""
+    """The backend cannot run on this machine (no GPU, package missing)."""
+
+
+class BackendNotImplementedError(BackendUnavailableError):
+    """The backend is not part of this version of minigan, on any machine."""
 
 
 def get_backend(name: str | Backend | None = None) -> Backend:
@@ -141,15 +146,20 @@ def get_backend(name: str | Backend | None = None) -> Backend:
         module = importlib.import_module(_BACKEND_MODULES[name])
     except ModuleNotFoundError as e:
         if e.name and e.name.startswith("minigan.backends."):
-            raise BackendUnavailableError(
-                f"backend {name!r} is not implemented in this version of minigan; "
-                f"loaded: {sorted(_instances)}") from None
+            raise BackendNotImplementedError(
+                f"backend {name!r} is not implemented in this version of minigan "
+                f"(implemented: {', '.join(_implemented())})") from None
         raise BackendUnavailableError(f"backend {name!r} cannot load: {e}") from e
     backend = module.create()
     if _seed[0] is not None:
         backend.seed(_seed[0])
     _instances[name] = backend
     return backend
+
+
+def _implemented() -> list[str]:
+    """Backends whose module ships in this version (they may still not run here)."""
+    return [n for n, m in _BACKEND_MODULES.items() if importlib.util.find_spec(m) is not None]
 
 
 def available_backends() -> list[str]:
