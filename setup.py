@@ -23,8 +23,9 @@ def extensions() -> list:
     return [Extension(
         "minigan.kernels._C",
         sources=["csrc/module.cpp", "csrc/cpu/im2col.cpp", "csrc/cpu/normalize.cpp"],
+        depends=["csrc/cpu/im2col.h", "csrc/cpu/normalize.h", "csrc/cpu/parallel.h"],
         include_dirs=["csrc", pybind11.get_include()],
-        extra_compile_args=["-O3", "-std=c++17"],
+        extra_compile_args=["-O3", "-std=c++17", "-fvisibility=hidden", "-g0"],
         extra_link_args=["-pthread"],
         language="c++",
         optional=True,
