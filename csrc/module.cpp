@@ -55,27 +55,28 @@ const T* in(const py::array& a) { return static_cast<const T*>(a.data()); }
 template <typename T>
 T* out(py::array& a) { return static_cast<T*>(a.mutable_data()); }
 
+// Calls kernel(T{}) with T the C type of dtype (float32 or float64). Each kernel takes its
+// array pointers, then releases the GIL for the computation.
+template <typename Kernel>
+void run_typed(const py::dtype& dt, const Kernel& kernel) {
+  if (dt.is(py::dtype::of<float>())) kernel(float{});
+  else kernel(double{});
+}
+
 ConvGeometry geometry(const py::tuple& t) {
   require(py::len(t) == 14, "conv geometry", "expected 14 integers");
   int64_t v[14];
   for (int k = 0; k < 14; ++k) v[k] = t[k].cast<int64_t>();
-  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13]};
-}
-
-template <typename T>
-void run_im2col(const py::array& x, py::array& cols, const ConvGeometry& g) {
-  const T* src = in<T>(x);
-  T* dst = out<T>(cols);
-  py::gil_scoped_release release;
-  minigan::im2col<T>(src, dst, g);
-}
-
-template <typename T>
-void run_col2im(const py::array& cols, py::array& dx, const ConvGeometry& g) {
-  const T* src = in<T>(cols);
-  T* dst = out<T>(dx);
-  py::gil_scoped_release release;
-  minigan::col2im<T>(src, dst, g);
+  const ConvGeometry g{v[0], v[1], v[2], v[3], v[4],  v[5],  v[6],
+                       v[7], v[8], v[9], v[10], v[11], v[12], v[13]};
+  // Reads are bounds-checked against (h, w) whatever the rest says; these keep the index
+  // arithmetic defined (no division by a zero stride, no negative sizes).
+  require(g.n >= 0 && g.c >= 0 && g.h >= 0 && g.w >= 0 && g.ho >= 0 && g.wo >= 0,
+          "conv geometry", "sizes must be non-negative");
+  require(g.kh >= 1 && g.kw >= 1 && g.sh >= 1 && g.sw >= 1 && g.dh >= 1 && g.dw >= 1,
+          "conv geometry", "kernel, stride and dilation must be >= 1");
+  require(g.ph >= 0 && g.pw >= 0, "conv geometry", "padding must be non-negative");
+  return g;
 }
 
 void im2col(const py::array& x, py::array cols, const py::tuple& geom) {
@@ -83,8 +84,13 @@ void im2col(const py::array& x, py::array cols, const py::tuple& geom) {
   const py::dtype dt = float_dtype("im2col", "x", x);
   check_array("im2col", "x", x, dt, g.n * g.c * g.h * g.w, false);
   check_array("im2col", "cols", cols, dt, g.c * g.kh * g.kw * g.n * g.ho * g.wo, true);
-  if (dt.is(py::dtype::of<float>())) run_im2col<float>(x, cols, g);
-  else run_im2col<double>(x, cols, g);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T* src = in<T>(x);
+    T* dst = out<T>(cols);
+    py::gil_scoped_release release;
+    minigan::im2col<T>(src, dst, g);
+  });
 }
 
 void col2im(const py::array& cols, py::array dx, const py::tuple& geom) {
@@ -92,8 +98,13 @@ void col2im(const py::array& cols, py::array dx, const py::tuple& geom) {
   const py::dtype dt = float_dtype("col2im", "cols", cols);
   check_array("col2im", "cols", cols, dt, g.c * g.kh * g.kw * g.n * g.ho * g.wo, false);
   check_array("col2im", "dx", dx, dt, g.n * g.c * g.h * g.w, true);
-  if (dt.is(py::dtype::of<float>())) run_col2im<float>(cols, dx, g);
-  else run_col2im<double>(cols, dx, g);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T* src = in<T>(cols);
+    T* dst = out<T>(dx);
+    py::gil_scoped_release release;
+    minigan::col2im<T>(src, dst, g);
+  });
 }
 
 struct Rows {
@@ -107,24 +118,6 @@ Rows rows_of(const std::string& op, const py::tuple& t) {
   return r;
 }
 
-template <typename T>
-void run_normalize_forward(const py::array& x, py::array& y, py::array& mean, py::array& var,
-                           Rows r, double eps) {
-  const T* src = in<T>(x);
-  T *py = out<T>(y), *pm = out<T>(mean), *pv = out<T>(var);
-  py::gil_scoped_release release;
-  minigan::normalize_forward<T>(src, py, pm, pv, r.a, r.c, r.b, eps);
-}
-
-template <typename T>
-void run_normalize_backward(const py::array& g, const py::array& y, const py::array& var,
-                            py::array& dx, Rows r, double eps) {
-  const T *pg = in<T>(g), *py = in<T>(y), *pv = in<T>(var);
-  T* pdx = out<T>(dx);
-  py::gil_scoped_release release;
-  minigan::normalize_backward<T>(pg, py, pv, pdx, r.a, r.c, r.b, eps);
-}
-
 void normalize_forward(const py::array& x, py::array y, py::array mean, py::array var,
                        const py::tuple& shape, double eps) {
   const std::string op = "normalize_forward";
@@ -134,8 +127,13 @@ void normalize_forward(const py::array& x, py::array y, py::array mean, py::arra
   check_array(op, "y", y, dt, r.a * r.c * r.b, true);
   check_array(op, "mean", mean, dt, r.c, true);
   check_array(op, "var", var, dt, r.c, true);
-  if (dt.is(py::dtype::of<float>())) run_normalize_forward<float>(x, y, mean, var, r, eps);
-  else run_normalize_forward<double>(x, y, mean, var, r, eps);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T* src = in<T>(x);
+    T *py = out<T>(y), *pm = out<T>(mean), *pv = out<T>(var);
+    py::gil_scoped_release release;
+    minigan::normalize_forward<T>(src, py, pm, pv, r.a, r.c, r.b, eps);
+  });
 }
 
 void normalize_backward(const py::array& g, const py::array& y, const py::array& var,
@@ -147,8 +145,13 @@ void normalize_backward(const py::array& g, const py::array& y, const py::array&
   check_array(op, "y", y, dt, r.a * r.c * r.b, false);
   check_array(op, "var", var, dt, r.c, false);
   check_array(op, "dx", dx, dt, r.a * r.c * r.b, true);
-  if (dt.is(py::dtype::of<float>())) run_normalize_backward<float>(g, y, var, dx, r, eps);
-  else run_normalize_backward<double>(g, y, var, dx, r, eps);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T *pg = in<T>(g), *py = in<T>(y), *pv = in<T>(var);
+    T* pdx = out<T>(dx);
+    py::gil_scoped_release release;
+    minigan::normalize_backward<T>(pg, py, pv, pdx, r.a, r.c, r.b, eps);
+  });
 }
 
 }  // namespace

@@ -255,6 +255,9 @@ def test_both_paths_agree_bit_for_bit_in_float64_forward():
      r"col2im: dx must be C-contiguous"),
     (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 2)), (1, 2, 3)),
      r"conv geometry: expected 14 integers"),
+    (lambda: EXT.im2col(np.zeros((1, 1, 2, 2)), np.zeros(4),
+                        (1, 1, 2, 2, 2, 2, 1, 1, 1, 0, 0, 0, 1, 1)),
+     r"conv geometry: kernel, stride and dilation must be >= 1"),
 ])
 def test_extension_rejects_bad_arrays(call, message):
     with pytest.raises(ValueError, match=message):
