@@ -112,6 +112,8 @@ def main(argv=None) -> None:
     bench_conv(rows, args.quick)
     bench_tconv(rows, args.quick)
     bench_batch_norm(rows, args.quick)
+    for row in rows:
+        row.extra.update(minigan.get_backend("numpy").details())
     if args.save:
         save(rows, args.save)
 
