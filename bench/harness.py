@@ -4,6 +4,11 @@
 theirs, ours, ...) so that a shared or throttled machine slows both alike, and prints one
 row: shapes, dtype, device, both medians, the ratio (minigan / torch; below 1 means minigan
 is faster) and, when the work is given, the achieved GFLOP/s or GB/s.
+
+Each timed call follows an untimed call of the same function: thread pools spin for a while
+after they finish (OpenBLAS's ~0.1 s, OpenMP's a few ms), and without that settling call
+each library's first call after a switch shares the cores with the other's spinning threads
+(measured: torch's conv2d forward timed 2x slower right after minigan's).
 Results can be appended to a JSON-lines file for bench/results/.
 """
 
@@ -66,6 +71,9 @@ def time_ms(*fns: Callable[[], object], repeat: int = 7, warmup: int = 2,
     samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
         for fn, times in zip(fns, samples):
+            fn()  # settle: the previous function's idle threads stop spinning
+            if sync:
+                sync()
             start = time.perf_counter()
             fn()
             if sync:
