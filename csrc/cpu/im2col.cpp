@@ -25,7 +25,7 @@ namespace minigan {
 
 namespace {
 
-// out[ow] = row[ow * stride] for ow < n; a constant stride of 1 or 2 (the GAN cases)
+// out[k] = row[k * stride] for k < n; a constant stride of 1 or 2 (the GAN cases)
 // lets the compiler vectorize.
 template <typename T>
 inline void gather_row(T* out, const T* row, int64_t n, int64_t stride) {
@@ -38,34 +38,59 @@ inline void gather_row(T* out, const T* row, int64_t n, int64_t stride) {
   }
 }
 
-// row[ow * stride] += in[ow] for ow < n.
-template <typename T>
-inline void scatter_add_row(T* row, const T* in, int64_t n, int64_t stride) {
-  if (stride == 1) {
-    for (int64_t k = 0; k < n; ++k) row[k] += in[k];
-  } else if (stride == 2) {
-    for (int64_t k = 0; k < n; ++k) row[2 * k] += in[k];
-  } else {
-    for (int64_t k = 0; k < n; ++k) row[k * stride] += in[k];
-  }
-}
-
-// A (h + 2 ph, w + 2 pw) plane whose border stays zero: only the interior is ever written.
+// A zero-padded (h + 2 ph, w + 2 pw) copy of one (sample, channel) plane. With split = sw
+// its columns are de-interleaved into sw sub-planes (padded column k * sw + rho at
+// sub[rho][row][k]), so a window's output columns ow are one contiguous run
+// sub[rho][row][ow + q]; with split = 1 it is the plain plane and the run has stride sw.
+// col2im adds into it (contiguous adds measured faster than strided read-modify-writes);
+// im2col reads the plain plane (de-interleaving on load cost more than it saved there).
+// Only interior positions are ever written, so the border stays zero.
 template <typename T>
 struct PaddedPlane {
   const ConvGeometry& g;
-  const int64_t wp;
+  const int64_t split, hp, sub_w;  // sub-planes; padded height; width of a sub-plane
   std::vector<T> data;
 
-  explicit PaddedPlane(const ConvGeometry& geom)
-      : g(geom), wp(geom.w + 2 * geom.pw), data((geom.h + 2 * geom.ph) * wp, T(0)) {}
+  PaddedPlane(const ConvGeometry& geom, int64_t split_)
+      : g(geom),
+        split(split_),
+        hp(geom.h + 2 * geom.ph),
+        sub_w((geom.w + 2 * geom.pw + split_ - 1) / split_),
+        data(split_ * hp * sub_w, T(0)) {}
 
-  T* interior_row(int64_t r) { return data.data() + (r + g.ph) * wp + g.pw; }
-
-  // The padded-plane row that output row oh of tap (i, j) starts reading from.
+  // Where output row oh of tap (i, j) starts; its g.wo elements are window_stride() apart.
   T* window_row(int64_t oh, int64_t i, int64_t j) {
-    return data.data() + (oh * g.sh + i * g.dh) * wp + j * g.dw;
+    const int64_t col = j * g.dw;
+    return data.data() + ((col % split) * hp + oh * g.sh + i * g.dh) * sub_w + col / split;
   }
+  int64_t window_stride() const { return g.sw / split; }
+
+  // Copies the unpadded plane in (load) or out (store): row by row and, within a row, one
+  // sub-plane at a time, so no index needs a division.
+  template <bool kLoad, typename P>
+  void transfer(P* plane) {
+    for (int64_t r = 0; r < g.h; ++r) {
+      P* line = plane + r * g.w;
+      if (split == 1) {
+        T* row = data.data() + (r + g.ph) * sub_w + g.pw;
+        if constexpr (kLoad) std::memcpy(row, line, sizeof(T) * g.w);
+        else std::memcpy(line, row, sizeof(T) * g.w);
+        continue;
+      }
+      for (int64_t rho = 0; rho < split; ++rho) {
+        // the first input column c whose padded column c + pw has residue rho
+        const int64_t c0 = ((rho - g.pw) % split + split) % split;
+        T* sub = data.data() + (rho * hp + r + g.ph) * sub_w + (c0 + g.pw) / split;
+        for (int64_t c = c0, k = 0; c < g.w; c += split, ++k) {
+          if constexpr (kLoad) sub[k] = line[c];
+          else line[c] = sub[k];
+        }
+      }
+    }
+  }
+
+  void load(const T* plane) { transfer<true>(plane); }
+  void store(T* plane) { transfer<false>(plane); }
 };
 
 template <typename T>
@@ -73,17 +98,15 @@ void im2col_channels(const T* x, T* cols, const ConvGeometry& g, int64_t begin, 
   const int64_t plane = g.h * g.w;
   const int64_t out_plane = g.ho * g.wo;
   const int64_t row_len = g.n * out_plane;  // one row of the column matrix
-  PaddedPlane<T> xp(g);
+  PaddedPlane<T> xp(g, 1);
   for (int64_t c = begin; c < end; ++c) {
     for (int64_t n = 0; n < g.n; ++n) {
-      const T* src = x + (n * g.c + c) * plane;
-      for (int64_t r = 0; r < g.h; ++r) std::memcpy(xp.interior_row(r), src + r * g.w,
-                                                    sizeof(T) * g.w);
+      xp.load(x + (n * g.c + c) * plane);
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
           T* out = cols + ((c * g.kh + i) * g.kw + j) * row_len + n * out_plane;
           for (int64_t oh = 0; oh < g.ho; ++oh) {
-            gather_row(out + oh * g.wo, xp.window_row(oh, i, j), g.wo, g.sw);
+            gather_row(out + oh * g.wo, xp.window_row(oh, i, j), g.wo, xp.window_stride());
           }
         }
       }
@@ -96,7 +119,7 @@ void col2im_channels(const T* cols, T* dx, const ConvGeometry& g, int64_t begin,
   const int64_t plane = g.h * g.w;
   const int64_t out_plane = g.ho * g.wo;
   const int64_t row_len = g.n * out_plane;
-  PaddedPlane<T> acc(g);
+  PaddedPlane<T> acc(g, g.sw);
   for (int64_t c = begin; c < end; ++c) {
     for (int64_t n = 0; n < g.n; ++n) {
       std::fill(acc.data.begin(), acc.data.end(), T(0));
@@ -105,13 +128,13 @@ void col2im_channels(const T* cols, T* dx, const ConvGeometry& g, int64_t begin,
         for (int64_t j = 0; j < g.kw; ++j) {
           const T* in = cols + ((c * g.kh + i) * g.kw + j) * row_len + n * out_plane;
           for (int64_t oh = 0; oh < g.ho; ++oh) {
-            scatter_add_row(acc.window_row(oh, i, j), in + oh * g.wo, g.wo, g.sw);
+            T* row = acc.window_row(oh, i, j);
+            const T* src = in + oh * g.wo;
+            for (int64_t k = 0; k < g.wo; ++k) row[k] += src[k];
           }
         }
       }
-      T* dst = dx + (n * g.c + c) * plane;
-      for (int64_t r = 0; r < g.h; ++r) std::memcpy(dst + r * g.w, acc.interior_row(r),
-                                                    sizeof(T) * g.w);
+      acc.store(dx + (n * g.c + c) * plane);
     }
   }
 }
