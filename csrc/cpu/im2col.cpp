@@ -58,11 +58,14 @@ struct PaddedPlane {
         sub_w((geom.w + 2 * geom.pw + split_ - 1) / split_),
         data(split_ * hp * sub_w, T(0)) {}
 
-  // Where output row oh of tap (i, j) starts; its g.wo elements are window_stride() apart.
-  T* window_row(int64_t oh, int64_t i, int64_t j) {
+  // Where output row 0 of tap (i, j) starts: row oh starts window_row_step() * oh further
+  // on, and its g.wo elements are window_stride() apart. (Computed once per tap: the
+  // divisions cost more than a short row's copy.)
+  T* window(int64_t i, int64_t j) {
     const int64_t col = j * g.dw;
-    return data.data() + ((col % split) * hp + oh * g.sh + i * g.dh) * sub_w + col / split;
+    return data.data() + ((col % split) * hp + i * g.dh) * sub_w + col / split;
   }
+  int64_t window_row_step() const { return g.sh * sub_w; }
   int64_t window_stride() const { return g.sw / split; }
 
   // Copies the unpadded plane in (load) or out (store): row by row and, within a row, one
@@ -99,14 +102,16 @@ void im2col_channels(const T* x, T* cols, const ConvGeometry& g, int64_t begin, 
   const int64_t out_plane = g.ho * g.wo;
   const int64_t row_len = g.n * out_plane;  // one row of the column matrix
   PaddedPlane<T> xp(g, 1);
+  const int64_t step = xp.window_row_step(), stride = xp.window_stride();
   for (int64_t c = begin; c < end; ++c) {
     for (int64_t n = 0; n < g.n; ++n) {
       xp.load(x + (n * g.c + c) * plane);
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
           T* out = cols + ((c * g.kh + i) * g.kw + j) * row_len + n * out_plane;
-          for (int64_t oh = 0; oh < g.ho; ++oh) {
-            gather_row(out + oh * g.wo, xp.window_row(oh, i, j), g.wo, xp.window_stride());
+          const T* row = xp.window(i, j);
+          for (int64_t oh = 0; oh < g.ho; ++oh, out += g.wo, row += step) {
+            gather_row(out, row, g.wo, stride);
           }
         }
       }
@@ -120,6 +125,7 @@ void col2im_channels(const T* cols, T* dx, const ConvGeometry& g, int64_t begin,
   const int64_t out_plane = g.ho * g.wo;
   const int64_t row_len = g.n * out_plane;
   PaddedPlane<T> acc(g, g.sw);
+  const int64_t step = acc.window_row_step();
   for (int64_t c = begin; c < end; ++c) {
     for (int64_t n = 0; n < g.n; ++n) {
       std::fill(acc.data.begin(), acc.data.end(), T(0));
@@ -127,10 +133,9 @@ void col2im_channels(const T* cols, T* dx, const ConvGeometry& g, int64_t begin,
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
           const T* in = cols + ((c * g.kh + i) * g.kw + j) * row_len + n * out_plane;
-          for (int64_t oh = 0; oh < g.ho; ++oh) {
-            T* row = acc.window_row(oh, i, j);
-            const T* src = in + oh * g.wo;
-            for (int64_t k = 0; k < g.wo; ++k) row[k] += src[k];
+          T* row = acc.window(i, j);
+          for (int64_t oh = 0; oh < g.ho; ++oh, in += g.wo, row += step) {
+            for (int64_t k = 0; k < g.wo; ++k) row[k] += in[k];
           }
         }
       }
