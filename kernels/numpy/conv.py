@@ -8,13 +8,12 @@ The batch is processed in slices whose column matrix is about ``CHUNK_BYTES``. A
 column matrix is kh*kw times the input (64 MB for a DCGAN layer at batch 64): glibc serves an
 allocation that large with a fresh mmap that page-faults on first touch (measured here:
 filling a new 64 MB array cost 2.5x per byte what a 31 MB one did). Slices of a few MB come
-from the heap,
-are reused from slice to slice, and stay in cache between the copy that fills them and the
-GEMM that reads them. The result does not depend on the slicing except for the order in
-which ``conv2d_backward_weight`` sums the slices' products.
+from the heap, are reused from slice to slice, and stay in cache between the copy that fills
+them and the GEMM that reads them. The result does not depend on the slicing except for the
+order in which ``conv2d_backward_weight`` sums the slices' products.
 
 im2col and col2im run in the compiled extension (csrc/cpu/im2col.cpp) when it is built, and
-as numpy strided copies otherwise; both write the same column layout, the GEMMs are shared.
+as numpy strided copies otherwise; both use the same column layout and share the GEMMs.
 """
 
 from __future__ import annotations
