@@ -29,9 +29,15 @@ std::string shape_of(const py::array& a) {
   return s + (a.ndim() == 1 ? ",)" : ")");  // as Python prints a shape
 }
 
+// dtype equality, not identity: an unpickled or copied array can carry an equal dtype object
+// that is not numpy's singleton.
+bool same_dtype(const py::dtype& a, const py::dtype& b) {
+  return a.is(b) || a.attr("__eq__")(b).cast<bool>();
+}
+
 void check_array(const std::string& op, const char* name, const py::array& a,
                  const py::dtype& dtype, py::ssize_t size, bool writeable) {
-  require(a.dtype().is(dtype), op,
+  require(same_dtype(a.dtype(), dtype), op,
           std::string(name) + " has dtype " + std::string(py::str(a.dtype())) + ", expected " +
               std::string(py::str(dtype)));
   require((a.flags() & py::array::c_style) != 0, op, std::string(name) + " must be C-contiguous");
@@ -41,10 +47,14 @@ void check_array(const std::string& op, const char* name, const py::array& a,
               " elements), expected " + std::to_string(size) + " elements");
 }
 
-// The array's dtype when it is float32 or float64; an error naming the op otherwise.
+// numpy's float32 or float64 dtype when the array has one of them (native byte order); an
+// error naming the op otherwise.
 py::dtype float_dtype(const std::string& op, const char* name, const py::array& a) {
   const py::dtype dt = a.dtype();
-  require(dt.is(py::dtype::of<float>()) || dt.is(py::dtype::of<double>()), op,
+  for (const py::dtype& f : {py::dtype::of<float>(), py::dtype::of<double>()}) {
+    if (same_dtype(dt, f)) return f;
+  }
+  require(false, op,
           std::string(name) + " must be float32 or float64, got " + std::string(py::str(dt)));
   return dt;
 }
@@ -154,6 +164,67 @@ void normalize_backward(const py::array& g, const py::array& y, const py::array&
   });
 }
 
+// An optional array: null when None, else checked like the others. It must already be a
+// numpy array (a converted copy would die before the kernel runs).
+py::array optional_array(const std::string& op, const char* name, const py::object& o) {
+  require(py::isinstance<py::array>(o), op, std::string(name) + " must be a numpy array or None");
+  return o.cast<py::array>();
+}
+
+template <typename T>
+const T* optional_in(const std::string& op, const char* name, const py::object& o,
+                     const py::dtype& dt, int64_t size) {
+  if (o.is_none()) return nullptr;
+  const py::array a = optional_array(op, name, o);
+  check_array(op, name, a, dt, size, false);
+  return in<T>(a);
+}
+
+template <typename T>
+T* optional_out(const std::string& op, const char* name, const py::object& o,
+                const py::dtype& dt, int64_t size) {
+  if (o.is_none()) return nullptr;
+  py::array a = optional_array(op, name, o);
+  check_array(op, name, a, dt, size, true);
+  return out<T>(a);
+}
+
+void channel_affine(const py::array& y, const py::object& w, const py::object& b, py::array dst,
+                    const py::tuple& shape) {
+  const std::string op = "channel_affine";
+  const Rows r = rows_of(op, shape);
+  const py::dtype dt = float_dtype(op, "y", y);
+  check_array(op, "y", y, dt, r.a * r.c * r.b, false);
+  check_array(op, "out", dst, dt, r.a * r.c * r.b, true);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T *py = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c),
+            *pb = optional_in<T>(op, "bias", b, dt, r.c);
+    T* po = out<T>(dst);
+    py::gil_scoped_release release;
+    minigan::channel_affine<T>(py, pw, pb, po, r.a, r.c, r.b);
+  });
+}
+
+void channel_affine_backward(const py::array& g, const py::array& y, const py::object& w,
+                             const py::object& gy, const py::object& gw, const py::object& gb,
+                             const py::tuple& shape) {
+  const std::string op = "channel_affine_backward";
+  const Rows r = rows_of(op, shape);
+  const py::dtype dt = float_dtype(op, "g", g);
+  check_array(op, "g", g, dt, r.a * r.c * r.b, false);
+  check_array(op, "y", y, dt, r.a * r.c * r.b, false);
+  run_typed(dt, [&](auto t) {
+    using T = decltype(t);
+    const T *pg = in<T>(g), *py = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c);
+    T* pgy = optional_out<T>(op, "gy", gy, dt, r.a * r.c * r.b);
+    T* pgw = optional_out<T>(op, "gw", gw, dt, r.c);
+    T* pgb = optional_out<T>(op, "gb", gb, dt, r.c);
+    py::gil_scoped_release release;
+    minigan::channel_affine_backward<T>(pg, py, pw, pgy, pgw, pgb, r.a, r.c, r.b);
+  });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -170,6 +241,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("normalize_backward", &normalize_backward, py::arg("g"), py::arg("y"), py::arg("var"),
         py::arg("dx"), py::arg("shape"), py::arg("eps"),
         "Write dx = (g - mean(g) - y * mean(g * y)) / sqrt(var + eps), per c of (A, C, B).");
+  m.def("channel_affine", &channel_affine, py::arg("y"), py::arg("weight"), py::arg("bias"),
+        py::arg("out"), py::arg("shape"),
+        "y viewed as (A, C, B): write out = y * weight[c] + bias[c] (either may be None).");
+  m.def("channel_affine_backward", &channel_affine_backward, py::arg("g"), py::arg("y"),
+        py::arg("weight"), py::arg("gy"), py::arg("gw"), py::arg("gb"), py::arg("shape"),
+        "Write gy = g * weight[c], gw[c] = sum(g * y), gb[c] = sum(g); None skips an output.");
   m.def("get_num_threads", [] { return minigan::max_threads(); },
         "Threads a kernel splits its work over (default 1: see csrc/cpu/parallel.h).");
   m.def("set_num_threads", [](int64_t n) {

@@ -218,11 +218,10 @@ def _channel_view(t: Tensor, ndim: int) -> Tensor:
 
 
 def _affine(y: Tensor, weight, bias, ndim: int) -> Tensor:
-    if weight is not None:
-        y = y * _channel_view(weight, ndim)
-    if bias is not None:
-        y = y + _channel_view(bias, ndim)
-    return y
+    """y * weight[c] + bias[c] along the channel axis 1."""
+    if weight is None and bias is None:
+        return y
+    return _nn.ChannelAffine.apply(y, weight, bias)
 
 
 def _check_channel_param(op, name, t, channels):

@@ -48,6 +48,25 @@ def _normalize_backward(k, m, t):
     return ours, _grad(_bn, x, g)
 
 
+def _channel_affine(k, m, t):
+    w, b = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4)
+    view = (1, -1, 1, 1)
+    return [(k.channel_affine(m(X4), m(w), m(b)), t(X4) * t(w).reshape(view) + t(b).reshape(view)),
+            (k.channel_affine(m(X4), None, m(b)), t(X4) + t(b).reshape(view)),
+            (k.channel_affine(m(X4[:, :, 0]), m(w), None), t(X4[:, :, 0]) * t(w).reshape(1, -1, 1))]
+
+
+def _channel_affine_backward(k, m, t):
+    w, b, g = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4), R.standard_normal(X4.shape)
+    y, tw, tb = t(X4).requires_grad_(), t(w).requires_grad_(), t(b).requires_grad_()
+    out = y * tw.reshape(1, -1, 1, 1) + tb.reshape(1, -1, 1, 1)
+    expected = torch.autograd.grad(out, (y, tw, tb), t(g))
+    full = k.channel_affine_backward(m(g), m(X4), m(w), True, True, True)
+    only_w = k.channel_affine_backward(m(g), m(X4), None, False, True, False)
+    assert only_w[0] is None and only_w[2] is None
+    return [(full, expected), (only_w[1], expected[1])]
+
+
 def _avg_pool_cases(k, m, t):
     pairs = []
     for args in [((3, 2), (2, 2), (1, 1), True, False, None), ((2, 3), (1, 2), (0, 1), False,
@@ -234,6 +253,7 @@ CASES = {
         (_bn(t(X4 * 3 + 5)),) + torch.var_mean(t(X4 * 3 + 5), (0, 2, 3), correction=0,
                                                keepdim=True)[::-1]),
     "normalize_backward": _normalize_backward,
+    "channel_affine": _channel_affine, "channel_affine_backward": _channel_affine_backward,
     "softmax": lambda k, m, t: (k.softmax(m(X3 * 30), 1), torch.softmax(t(X3 * 30), 1)),
     "log_softmax": lambda k, m, t: (k.log_softmax(m(X3 * 30), 2),
                                     torch.log_softmax(t(X3 * 30), 2)),

@@ -182,6 +182,31 @@ def test_normalize_kernels_match_torch(path, dtype, case):
     assert_close(dx, dx_ref, dtype, f"{what}: dx", scale=10.0)
 
 
+@given(shape=st.lists(st.integers(1, 5), min_size=2, max_size=5).map(tuple),
+       present=st.sampled_from([(True, True), (True, False), (False, True)]),
+       seed=st.integers(0, 2**31))
+def test_channel_affine_kernels_match_torch(path, dtype, shape, present, seed):
+    rng = np.random.default_rng(seed)
+    y, g = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    w, b = (rng.uniform(-2, 2, shape[1]).astype(dtype) if p else None for p in present)
+    view = (1, -1) + (1,) * (len(shape) - 2)
+    ty = torch.from_numpy(y).requires_grad_()
+    tw = None if w is None else torch.from_numpy(w).requires_grad_()
+    tb = None if b is None else torch.from_numpy(b).requires_grad_()
+    out = ty * (1 if tw is None else tw.reshape(view)) + (0 if tb is None else tb.reshape(view))
+    wanted = [t for t in (ty, tw, tb) if t is not None]
+    expected = iter(torch.autograd.grad(out, wanted, torch.from_numpy(g)))
+    what = f"channel_affine {shape} weight/bias {present}"
+    assert_close(norm.channel_affine(y, w, b), out, dtype, what)
+    grads = norm.channel_affine_backward(g, y, w, True, w is not None, b is not None)
+    for name, ours, t in zip(("gy", "gw", "gb"), grads, (ty, tw, tb)):
+        if t is None:
+            assert ours is None, f"{what}: {name} computed though not asked for"
+        else:
+            assert ours.dtype == y.dtype
+            assert_close(ours, next(expected), dtype, f"{what}: {name}")
+
+
 def test_normalize_with_a_broadcast_gradient(path):
     """The gradient of a sum reaches the kernel as a broadcast view (strides of zero)."""
     x = np.random.default_rng(5).standard_normal((4, 3, 2, 2))
@@ -253,6 +278,12 @@ def test_both_paths_agree_bit_for_bit_in_float64_forward():
     (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 4))[..., ::2],
                         (1, 1, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 1, 1)),
      r"col2im: dx must be C-contiguous"),
+    (lambda: EXT.channel_affine(np.zeros((2, 3, 4)), [1.0, 2.0, 3.0], None, np.zeros((2, 3, 4)),
+                                (2, 3, 4)),
+     r"channel_affine: weight must be a numpy array or None"),
+    (lambda: EXT.channel_affine_backward(np.zeros((2, 3, 4)), np.zeros((2, 3, 4)), None, None,
+                                         np.zeros(2), None, (2, 3, 4)),
+     r"channel_affine_backward: gw has shape \(2,\) \(2 elements\), expected 3 elements"),
     (lambda: EXT.col2im(np.zeros((4, 1)), np.zeros((1, 1, 2, 2)), (1, 2, 3)),
      r"conv geometry: expected 14 integers"),
     (lambda: EXT.im2col(np.zeros((1, 1, 2, 2)), np.zeros(4),

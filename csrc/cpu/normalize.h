@@ -18,4 +18,15 @@ template <typename T>
 void normalize_backward(const T* g, const T* y, const T* var, T* dx, int64_t a, int64_t c,
                         int64_t b, double eps);
 
+// out = y * w[c] + b[c], the normalizations' affine map; w or b may be null (1 or 0).
+template <typename T>
+void channel_affine(const T* y, const T* w, const T* b, T* out, int64_t a, int64_t c,
+                    int64_t b_len);
+
+// Its gradients from g: gy = g * w[c], gw[c] = sum g * y, gb[c] = sum g, in one pass over g
+// and y (sums in double). Any output may be null (not wanted); w null means 1.
+template <typename T>
+void channel_affine_backward(const T* g, const T* y, const T* w, T* gy, T* gw, T* gb,
+                             int64_t a, int64_t c, int64_t b_len);
+
 }  // namespace minigan

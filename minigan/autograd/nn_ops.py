@@ -113,6 +113,34 @@ class Normalize(Function):
         return dx, None, None
 
 
+class ChannelAffine(Function):
+    """y * weight[c] + bias[c] along axis 1: the affine map after batch/instance/group norm
+    (weight or bias may be None). One fused kernel each way when no graph is being built;
+    the composite formulas when one is, so a gradient penalty differentiates through it."""
+
+    @staticmethod
+    def forward(ctx, y, weight, bias):
+        ctx.save_for_backward(y, weight)
+        return ctx.k.channel_affine(y.array, None if weight is None else weight.array,
+                                    None if bias is None else bias.array)
+
+    @staticmethod
+    def backward(ctx, g):
+        y, weight = ctx.saved_tensors
+        need_y, need_w, need_b = ctx.needs_input_grad
+        if not is_grad_enabled():
+            grads = ctx.k.channel_affine_backward(
+                g.array, y.array, None if weight is None else weight.array,
+                need_y, need_w, need_b)
+            return tuple(None if a is None else Tensor(a, ctx.backend) for a in grads)
+        axes = (0,) + tuple(range(2, y.ndim))
+        view = (1, -1) + (1,) * (y.ndim - 2)
+        gy = (g if weight is None else g * weight.reshape(view)) if need_y else None
+        gw = (g * y).sum(axes) if need_w else None
+        gb = g.sum(axes) if need_b else None
+        return gy, gw, gb
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):

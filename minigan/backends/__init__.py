@@ -49,6 +49,9 @@ KERNELS: dict[str, str] = {
     # normalization over a set of axes
     "normalize_forward": "(y, mean, var): y = (x - mean) / sqrt(var + eps), biased var",
     "normalize_backward": "dx from dy for y = normalize(x): the fused no-graph fast path",
+    "channel_affine": "y * w[c] + b[c] along axis 1, w or b None: the normalizations' affine map",
+    "channel_affine_backward": "(g * w[c], sum g*y per c, sum g per c), each only if asked: "
+                               "the fused no-graph backward of channel_affine",
     "softmax": "softmax along an axis", "log_softmax": "log_softmax along an axis",
     # pooling
     "avg_pool2d_forward": "average pooling with torch's ceil_mode/count_include_pad rules",

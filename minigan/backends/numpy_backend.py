@@ -81,6 +81,8 @@ _TABLE = {
     "conv2d_backward_input": conv.conv2d_backward_input,
     "conv2d_backward_weight": conv.conv2d_backward_weight,
     "normalize_forward": norm.normalize_forward, "normalize_backward": norm.normalize_backward,
+    "channel_affine": norm.channel_affine,
+    "channel_affine_backward": norm.channel_affine_backward,
     "softmax": norm.softmax, "log_softmax": norm.log_softmax,
     "avg_pool2d_forward": pool.avg_pool2d_forward, "avg_pool2d_backward": pool.avg_pool2d_backward,
     "max_pool2d_forward": pool.max_pool2d_forward,
