@@ -140,9 +140,9 @@ void normalize_forward(const py::array& x, py::array y, py::array mean, py::arra
   run_typed(dt, [&](auto t) {
     using T = decltype(t);
     const T* src = in<T>(x);
-    T *py = out<T>(y), *pm = out<T>(mean), *pv = out<T>(var);
+    T *py_out = out<T>(y), *pm = out<T>(mean), *pv = out<T>(var);
     py::gil_scoped_release release;
-    minigan::normalize_forward<T>(src, py, pm, pv, r.a, r.c, r.b, eps);
+    minigan::normalize_forward<T>(src, py_out, pm, pv, r.a, r.c, r.b, eps);
   });
 }
 
@@ -157,10 +157,10 @@ void normalize_backward(const py::array& g, const py::array& y, const py::array&
   check_array(op, "dx", dx, dt, r.a * r.c * r.b, true);
   run_typed(dt, [&](auto t) {
     using T = decltype(t);
-    const T *pg = in<T>(g), *py = in<T>(y), *pv = in<T>(var);
+    const T *pg = in<T>(g), *py_in = in<T>(y), *pv = in<T>(var);
     T* pdx = out<T>(dx);
     py::gil_scoped_release release;
-    minigan::normalize_backward<T>(pg, py, pv, pdx, r.a, r.c, r.b, eps);
+    minigan::normalize_backward<T>(pg, py_in, pv, pdx, r.a, r.c, r.b, eps);
   });
 }
 
@@ -198,11 +198,11 @@ void channel_affine(const py::array& y, const py::object& w, const py::object& b
   check_array(op, "out", dst, dt, r.a * r.c * r.b, true);
   run_typed(dt, [&](auto t) {
     using T = decltype(t);
-    const T *py = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c),
+    const T *py_in = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c),
             *pb = optional_in<T>(op, "bias", b, dt, r.c);
     T* po = out<T>(dst);
     py::gil_scoped_release release;
-    minigan::channel_affine<T>(py, pw, pb, po, r.a, r.c, r.b);
+    minigan::channel_affine<T>(py_in, pw, pb, po, r.a, r.c, r.b);
   });
 }
 
@@ -216,12 +216,12 @@ void channel_affine_backward(const py::array& g, const py::array& y, const py::o
   check_array(op, "y", y, dt, r.a * r.c * r.b, false);
   run_typed(dt, [&](auto t) {
     using T = decltype(t);
-    const T *pg = in<T>(g), *py = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c);
+    const T *pg = in<T>(g), *py_in = in<T>(y), *pw = optional_in<T>(op, "weight", w, dt, r.c);
     T* pgy = optional_out<T>(op, "gy", gy, dt, r.a * r.c * r.b);
     T* pgw = optional_out<T>(op, "gw", gw, dt, r.c);
     T* pgb = optional_out<T>(op, "gb", gb, dt, r.c);
     py::gil_scoped_release release;
-    minigan::channel_affine_backward<T>(pg, py, pw, pgy, pgw, pgb, r.a, r.c, r.b);
+    minigan::channel_affine_backward<T>(pg, py_in, pw, pgy, pgw, pgb, r.a, r.c, r.b);
   });
 }
 

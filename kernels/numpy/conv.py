@@ -179,10 +179,11 @@ def conv2d_backward_input(g, weight, input_hw, stride, padding, dilation, groups
     n, o, ho, wo = g.shape
     _, cg, kh, kw = weight.shape
     c = cg * groups
-    wmat_t = weight.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    wmat = weight.reshape(groups, o // groups, cg * kh * kw)
     if _dense(input_hw, (kh, kw), (ho, wo), padding, dilation):
-        dx = np.matmul(_dense_grad(g, groups), wmat_t.transpose(0, 2, 1))  # (G, n, Cg*kh*kw)
+        dx = np.matmul(_dense_grad(g, groups), wmat)  # (G, n, Cg*kh*kw)
         return np.ascontiguousarray(dx.transpose(1, 0, 2)).reshape(n, c, *input_hw)
+    wmat_t = wmat.transpose(0, 2, 1)
     dx = np.empty((n, c, *input_hw), dtype=np.result_type(g, weight))
     for s in _batch_slices(n, c * kh * kw * ho * wo * g.itemsize, ho * wo):
         dcols = np.matmul(wmat_t, _grad_matrix(g[s], groups))  # (G, Cg*kh*kw, nb*Ho*Wo)
