@@ -94,16 +94,74 @@ class KernelTable:
 
 
 class Backend:
-    """Storage plus kernel table. Subclasses fill in the storage methods and ``k``."""
+    """Storage plus kernel table: the one contract a backend fills.
+
+    Everything above the backends reaches storage only through these methods and arithmetic
+    only through ``k``. Arrays are the backend's own (numpy arrays, torch tensors used as
+    storage, cupy arrays); dtypes are numpy dtypes at this boundary.
+    """
 
     name: str = ""
     k: KernelTable
 
+    # --- storage ----------------------------------------------------------------------------
     def asarray(self, data, dtype=None):  # pragma: no cover - interface
+        """A new array (a copy) from host data: numpy arrays, lists, scalars, torch tensors."""
         raise NotImplementedError
 
     def to_numpy(self, a) -> np.ndarray:  # pragma: no cover - interface
+        """The array's values on the host (a device-to-host copy on a GPU)."""
         raise NotImplementedError
+
+    def wrap(self, a):  # pragma: no cover - interface
+        """A kernel result as an array (numpy reductions may return scalars)."""
+        raise NotImplementedError
+
+    def dtype(self, a) -> np.dtype:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def zeros(self, shape, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def full(self, shape, value, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def empty(self, shape, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def arange(self, start, stop, step, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def copy(self, a):  # pragma: no cover - interface
+        """A new array with a's values (the storage is not shared)."""
+        raise NotImplementedError
+
+    # --- random numbers: the backend's own generator, seeded by minigan.manual_seed --------
+    def seed(self, seed: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def randn(self, shape, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def rand(self, shape, dtype):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def randint(self, low, high, shape):  # pragma: no cover - interface
+        """int64 integers in [low, high)."""
+        raise NotImplementedError
+
+    def get_rng_state(self) -> dict:  # pragma: no cover - interface
+        """The generator's state as JSON-serializable data (it goes into checkpoints)."""
+        raise NotImplementedError
+
+    def set_rng_state(self, state: dict) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # --- the device -------------------------------------------------------------------------
+    device: str = "cpu"
+
+    def synchronize(self) -> None:
+        """Wait for queued kernels (a no-op where kernels run synchronously)."""
 
     def details(self) -> dict:
         """What this backend runs on, for run folders and benchmark rows."""

@@ -1,0 +1,22 @@
+"""The Triton backend's kernels, one module per family. ``KERNELS`` is their union: the
+backend's kernel table. Import this package only after deciding on TRITON_INTERPRET (Triton
+reads it when the kernels are decorated)."""
+
+import importlib
+
+_NAMES = ("elementwise", "reduce", "index", "matmul", "conv", "norm", "pool", "optim", "random")
+MODULES = []
+for _name in _NAMES:
+    try:
+        MODULES.append(importlib.import_module(f"minigan.kernels.triton.{_name}"))
+    except ModuleNotFoundError:  # DEV-ONLY: modules still being written
+        pass
+
+KERNELS = {}
+for _module in MODULES:
+    KERNELS.update(getattr(_module, "KERNELS", {}))
+
+
+def compile_cases() -> list:
+    """Every configuration any kernel module can launch (for the sm_90 compile test)."""
+    return [case for module in MODULES for case in module.compile_cases()]
