@@ -36,6 +36,9 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
                    help="where the kernels run")
+    p.add_argument("--tf32", action="store_true",
+                   help="--backend triton: float32 matmuls and convolutions with TF32 products "
+                        "(faster on the GPU; torch's cuDNN default); otherwise IEEE float32")
     p.add_argument("--data", default=d.data, choices=DATASETS,
                    help="dataset; the default 'digits' is embedded and needs no download")
     p.add_argument("--data-dir", default=None, help="folder holding the dataset's files")
@@ -86,6 +89,8 @@ def _check(args, parser) -> None:
             parser.error(f"--{name} must be positive, got {getattr(args, name)}")
     if args.lr <= 0 or (args.lr_d is not None and args.lr_d <= 0):
         parser.error("learning rates must be positive")
+    if args.tf32 and args.backend != "triton":
+        parser.error(f"--tf32 applies to --backend triton, not --backend {args.backend}")
     if args.resume and args.out is None:
         parser.error("--resume needs --out RUN_DIR (the run to continue)")
 
@@ -95,13 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check(args, parser)
     try:
-        minigan.get_backend(args.backend)
+        backend = minigan.get_backend(args.backend)
     except BackendUnavailableError as e:
         where = ("" if isinstance(e, BackendNotImplementedError)
                  else f", or run --backend {args.backend} on a machine with a CUDA GPU")
         print(f"minigan.train: --backend {args.backend} cannot run here: {e}\n"
               f"Use --backend numpy (runs anywhere){where}.", file=sys.stderr)
         return 2
+    if args.backend == "triton":
+        backend.set_tf32(args.tf32)
     out = args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
     fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     cfg = TrainConfig(**{**fields, "out": out})

@@ -5,12 +5,7 @@ reads it when the kernels are decorated)."""
 import importlib
 
 _NAMES = ("elementwise", "reduce", "index", "matmul", "conv", "norm", "pool", "optim", "random")
-MODULES = []
-for _name in _NAMES:
-    try:
-        MODULES.append(importlib.import_module(f"minigan.kernels.triton.{_name}"))
-    except ModuleNotFoundError:  # DEV-ONLY: modules still being written
-        pass
+MODULES = [importlib.import_module(f"minigan.kernels.triton.{_name}") for _name in _NAMES]
 
 KERNELS = {}
 for _module in MODULES:

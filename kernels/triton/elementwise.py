@@ -29,8 +29,14 @@ RANK = 4
 FLOAT_TYPES = (torch.float32, torch.float64)
 INT_TYPES = (torch.int64,)
 ALL_TYPES = (torch.float32, torch.float64, torch.int64, torch.bool)
+# Storage-only dtypes (torch.tensor keeps them; images arrive as uint8): the kernels compute
+# on them in their "opmath" type and cast back, as torch computes float16 in float32.
+STORAGE_TYPES = {torch.float16: torch.float32, torch.int32: torch.int64,
+                 torch.uint8: torch.int64}
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64,
-                np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool}
+                np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool,
+                np.dtype(np.float16): torch.float16, np.dtype(np.int32): torch.int32,
+                np.dtype(np.uint8): torch.uint8}
 
 
 @triton.jit
@@ -203,6 +209,11 @@ def _elementwise(out, a, b, c, sa: tl.float64, sb: tl.float64, p0: tl.float64, p
                  n, d1, d2, d3, a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3,
                  OP: tl.constexpr, NIN: tl.constexpr, A_SCALAR: tl.constexpr,
                  B_SCALAR: tl.constexpr, CONTIG: tl.constexpr, BLOCK: tl.constexpr):
+    # fp64 scalars as fp64 values (the interpreter would round a bare cast through fp32)
+    sa = tl.full((), sa, tl.float64)
+    sb = tl.full((), sb, tl.float64)
+    p0 = tl.full((), p0, tl.float64)
+    p1 = tl.full((), p1, tl.float64)
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     x = _operand(a, sa, offs, mask, d1, d2, d3, a0, a1, a2, a3, A_SCALAR, CONTIG)
@@ -236,8 +247,8 @@ def _collapse(shape: tuple, strides: list) -> tuple[list, list]:
         if all(st[i] == st[i + 1] * sizes[i + 1] for st in strs):
             sizes[i] *= sizes[i + 1]
             del sizes[i + 1]
-            for st in strs:
-                del st[i + 1]
+            for st in strs:  # the merged dim walks with the inner stride
+                del st[i]
         i -= 1
     return sizes, strs
 
@@ -271,11 +282,15 @@ def run(op: str, operands: list, out_dtype: torch.dtype | None = None,
     """Launch ``op`` over ``operands`` (tensors or Python scalars; at most one scalar, and
     not the third operand). Tensor operands are first brought to ``compute_dtype`` (default:
     their promoted dtype) by the cast kernel, so the op kernel sees one input dtype."""
-    tensors = [o for o in operands if isinstance(o, torch.Tensor)]
     compute = compute_dtype or _result_dtype(operands)
     if op == "where":
         compute = _result_dtype(operands[1:]) if any(
             isinstance(o, torch.Tensor) for o in operands[1:]) else torch.float32
+    if compute in STORAGE_TYPES:  # compute in the opmath type, store in the storage type
+        result = run(op, operands, STORAGE_TYPES.get(out_dtype, out_dtype), params,
+                     STORAGE_TYPES[compute])
+        return result if result.dtype == (out_dtype or compute) else \
+            cast(result, out_dtype or compute)
     operands = [cast(o, compute) if isinstance(o, torch.Tensor) and o.dtype != compute
                 and not (op == "where" and i == 0) else o for i, o in enumerate(operands)]
     tensors = [o for o in operands if isinstance(o, torch.Tensor)]
@@ -326,8 +341,8 @@ def _torch_dtype(dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
     if np.dtype(dtype) not in TORCH_DTYPES:
-        raise TypeError(f"astype: the triton backend supports float32, float64, int64 and "
-                        f"bool tensors, not {np.dtype(dtype)}")
+        raise TypeError(f"astype: the triton backend stores float16, float32, float64, uint8, "
+                        f"int32, int64 and bool tensors, not {np.dtype(dtype)}")
     return TORCH_DTYPES[np.dtype(dtype)]
 
 
@@ -453,9 +468,12 @@ def compile_cases() -> list:
                 for sa, sb in ((False, False), (False, True)):
                     ins = [t, None if sb else t]
                     cases.append(_case(op, ins, torch.bool, 2, sa, sb, contig))
-            for src in ALL_TYPES:
+            for src in ALL_TYPES + tuple(STORAGE_TYPES):
                 op = "to_bool" if t == torch.bool else "cast"
                 cases.append(_case(op, [src], t, 1, False, False, contig))
+        for t in STORAGE_TYPES:
+            for src in ALL_TYPES + tuple(STORAGE_TYPES):
+                cases.append(_case("cast", [src], t, 1, False, False, contig))
             if t != torch.bool:
                 for sb in (False, True):
                     ins = [torch.bool, None if sb else t, t]

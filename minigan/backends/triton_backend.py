@@ -20,11 +20,12 @@ try:
     import triton
 except ImportError as e:  # pragma: no cover - depends on the install
     raise BackendUnavailableError(
-        f"the triton backend needs torch and triton ({e.name} is not installed): "
+        f"backend 'triton' needs torch and triton ({e.name} is not installed): "
         f"pip install 'minigan[triton]'") from None
 
-NO_GPU = ("no CUDA GPU was found. TRITON_INTERPRET=1 runs the same Triton kernels on the CPU "
-          "(slowly; for tests and tiny runs), and --backend numpy runs anywhere")
+NO_GPU = ("backend 'triton' found no CUDA GPU. TRITON_INTERPRET=1 runs the same Triton "
+          "kernels on the CPU (slowly; for tests and tiny runs), and --backend numpy runs "
+          "anywhere")
 
 
 def interpreter_enabled() -> bool:
@@ -41,7 +42,9 @@ def _device() -> str:
 
 # numpy dtype <-> torch dtype, for the dtypes the kernels take
 _TO_TORCH = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64,
-             np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool}
+             np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool,
+             np.dtype(np.float16): torch.float16, np.dtype(np.int32): torch.int32,
+             np.dtype(np.uint8): torch.uint8}
 _TO_NUMPY = {v: k for k, v in _TO_TORCH.items()}
 
 
@@ -50,19 +53,16 @@ def torch_dtype(dtype) -> torch.dtype:
         return dtype
     d = np.dtype(dtype)
     if d not in _TO_TORCH:
-        raise TypeError(f"the triton backend stores float32, float64, int64 and bool tensors, "
-                        f"not {d}")
+        raise TypeError(f"the triton backend stores float16, float32, float64, uint8, int32, "
+                        f"int64 and bool tensors, not {d}")
     return _TO_TORCH[d]
 
 
 def _host_dtype(array: np.ndarray) -> np.dtype:
-    """Integer and bool host data keep their kind; other ints widen to int64 (torch's
-    default integer type)."""
-    if array.dtype.kind in "iu" and array.dtype != np.int64:
-        return np.dtype(np.int64)
-    if array.dtype.kind == "f" and array.dtype not in (np.float32, np.float64):
-        return np.dtype(np.float32)
-    return array.dtype
+    """Stored dtypes are kept; other integers widen to int64 and other floats to float32."""
+    if array.dtype in _TO_TORCH:
+        return array.dtype
+    return np.dtype(np.int64) if array.dtype.kind in "iu" else np.dtype(np.float32)
 
 
 class TritonBackend(Backend):
@@ -100,9 +100,9 @@ class TritonBackend(Backend):
                 src = torch.from_numpy(src.cpu().numpy().astype(_TO_NUMPY[target]))
             return src.to(self.device, copy=True)
         array = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
-        array = np.ascontiguousarray(array, dtype=_host_dtype(array))
+        array = np.array(array, dtype=_host_dtype(array), order="C")  # keeps 0-d shapes
         torch_dtype(array.dtype)  # a clear error for unsupported dtypes
-        return torch.from_numpy(array.copy()).to(self.device)
+        return torch.from_numpy(array).to(self.device)
 
     def wrap(self, a):
         return a

@@ -38,6 +38,7 @@ class NonFiniteLossError(RuntimeError):
 class TrainConfig:
     model: str = "dcgan"
     backend: str = "numpy"
+    tf32: bool = False
     data: str = "digits"
     data_dir: str | None = None
     img_size: int = 32
