@@ -31,6 +31,28 @@ settings.load_profile(os.environ.get("MINIGAN_HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["numpy", "triton", "cupy"]
 
+# Triton's interpreter runs each kernel launch in Python and numpy (~2 ms a launch, a
+# property example is hundreds of launches): there, property tests draw fewer examples. The
+# same kernels run every example on a GPU and every op's full count runs on numpy.
+INTERPRETER_EXAMPLES = int(os.environ.get("MINIGAN_INTERPRETER_EXAMPLES", "4"))
+
+
+@pytest.fixture(autouse=True)
+def _fewer_examples_under_the_interpreter(request):
+    fn = request.function
+    base = getattr(fn, "_hypothesis_internal_use_settings", None)
+    params = getattr(request.node, "callspec", None)
+    on_triton = params is not None and params.params.get("backend") == "triton"
+    if base is None or not on_triton or os.environ.get("TRITON_INTERPRET", "0") in ("", "0") \
+            or base.max_examples <= INTERPRETER_EXAMPLES:
+        yield
+        return
+    fn._hypothesis_internal_use_settings = settings(base, max_examples=INTERPRETER_EXAMPLES)
+    try:
+        yield
+    finally:
+        fn._hypothesis_internal_use_settings = base
+
 
 def _backend_or_skip(name: str) -> str:
     try:

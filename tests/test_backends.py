@@ -4,6 +4,7 @@ directly on backend arrays, matches its torch equivalent (values and dtype)."""
 from __future__ import annotations
 
 import contextlib
+
 import numpy as np
 import pytest
 import torch

@@ -3,6 +3,11 @@ backend's kernel table. Import this package only after deciding on TRITON_INTERP
 reads it when the kernels are decorated)."""
 
 import importlib
+import os
+
+# Fused multiply-add contraction on (Triton 3.9 warns that its default will change): the
+# kernels are written and checked against torch with it on, as torch's CUDA kernels compile.
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 _NAMES = ("elementwise", "reduce", "index", "matmul", "conv", "norm", "pool", "optim", "random")
 MODULES = [importlib.import_module(f"minigan.kernels.triton.{_name}") for _name in _NAMES]

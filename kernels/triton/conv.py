@@ -47,7 +47,6 @@ program runs serially in numpy, so there the biggest tiles and no K split win.
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.shapes import conv_out_size
 from minigan.kernels.triton import _common
 

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 
 BLOCK = 1024

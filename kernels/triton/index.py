@@ -13,7 +13,6 @@ import math
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 
 BLOCK = 1024

@@ -32,7 +32,6 @@ in 16-byte pieces, the other layout in 4-byte pieces.
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 
 GROUP_M = 8

@@ -34,7 +34,6 @@ from collections import OrderedDict
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 
 # Elements per program: 16 per thread at the default 4 warps (four 128-bit vectors of float32

@@ -22,7 +22,6 @@ Offsets are int32: every tensor must have fewer than 2**31 elements (checked).
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.shapes import pool_out_size
 from minigan.kernels.triton import _common
 

@@ -9,7 +9,6 @@ Philox values widened (24 random bits), as torch's CUDA generator also does for 
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 
 BLOCK = 1024

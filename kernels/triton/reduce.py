@@ -17,7 +17,6 @@ import math
 import torch
 import triton
 import triton.language as tl
-
 from minigan.kernels.triton import _common
 from minigan.kernels.triton.elementwise import cast
 

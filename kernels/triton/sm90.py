@@ -23,10 +23,9 @@ SHARED_LIMIT = 232448  # bytes of shared memory one block may use on sm_90 (227 
 def _compile(index: int) -> dict:
     """Compile case ``index`` of compile_cases() (cases are rebuilt in each worker process:
     kernels do not pickle)."""
+    from minigan.kernels.triton import compile_cases
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource, compile
-
-    from minigan.kernels.triton import compile_cases
     case = compile_cases()[index]
     name = case.kernel.fn.__name__
     start = time.perf_counter()

@@ -76,6 +76,37 @@ class Div(Function):
         return ga, gb
 
 
+class ScalarArith(Function):
+    """``a op c`` (or ``c op a``, ``reverse``) for a Python number ``c`` and a float tensor:
+    the number reaches the kernel as a number, taking a's dtype as in torch, instead of
+    becoming a 0-d tensor (on a GPU, an allocation and a launch per use)."""
+
+    @staticmethod
+    def forward(ctx, a, c, op, reverse):
+        ctx.c, ctx.op, ctx.reverse = c, op, reverse
+        if op == "div" and reverse:
+            ctx.save_outputs()  # d(c / a)/da = -(c / a) / a
+            ctx.save_for_backward(a)
+        kernel = getattr(ctx.k, op)
+        return kernel(c, a.array) if reverse else kernel(a.array, c)
+
+    @staticmethod
+    def backward(ctx, g):
+        c, op = ctx.c, ctx.op
+        if op == "add" or (op == "sub" and not ctx.reverse):
+            ga = g
+        elif op == "sub":
+            ga = -g
+        elif op == "mul":
+            ga = g * c
+        elif not ctx.reverse:  # a / c
+            ga = g / c
+        else:
+            (a,), (out,) = ctx.saved_tensors, ctx.saved_outputs
+            ga = -g * out / a
+        return ga, None, None, None
+
+
 class Pow(Function):
     """a ** b for two tensors; d/db uses log(a), taken as 0 where a == 0 (torch's convention)."""
 

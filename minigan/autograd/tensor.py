@@ -219,6 +219,10 @@ class Tensor:
         return Tensor(self._be.asarray(np.asarray(other)), self._be)
 
     def _binary(self, fn, other, op: str, reverse: bool = False) -> Tensor:
+        if op in ("add", "sub", "mul", "div") and (
+                (type(other) in (int, float) and self.dtype.kind == "f")
+                or (type(other) is int and self.dtype.kind in "iu" and op != "div")):
+            return ops.ScalarArith.apply(self, other, op, reverse)
         other = self._lift(other, op)
         a, b = (other, self) if reverse else (self, other)
         a, b = _promote(a, b, op)

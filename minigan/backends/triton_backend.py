@@ -65,12 +65,29 @@ def _host_dtype(array: np.ndarray) -> np.dtype:
     return np.dtype(np.int64) if array.dtype.kind in "iu" else np.dtype(np.float32)
 
 
+def _interpreter_without_overflow_checks() -> None:
+    """The interpreter checks every int32 add and multiply for overflow (half its run time in
+    the convolution kernels); compiled kernels do not (the check is a debug-mode assert), so
+    the interpreter is made to run them as compiled. MINIGAN_TRITON_SANITIZE=1 keeps it."""
+    if os.environ.get("MINIGAN_TRITON_SANITIZE", "0") not in ("", "0"):
+        return
+    import dataclasses
+
+    from triton.runtime import interpreter
+    builder = getattr(interpreter, "interpreter_builder", None)
+    options = getattr(builder, "options", None)
+    if options is not None and hasattr(options, "sanitize_overflow"):
+        builder.options = dataclasses.replace(options, sanitize_overflow=False)
+
+
 class TritonBackend(Backend):
     name = "triton"
 
     def __init__(self):
         self.device = _device()
         self.interpreter = self.device == "cpu"
+        if self.interpreter:
+            _interpreter_without_overflow_checks()
         # Kernels are imported only now: TRITON_INTERPRET is read when they are decorated.
         from minigan.kernels.triton import KERNELS, random
         self._random = random

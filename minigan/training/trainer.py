@@ -133,7 +133,9 @@ class Trainer:
         # never computed.
         loss_g.backward(inputs=list(self.G.parameters()))
         self.opt_g.step()
-        return {"d_loss": loss_d.item(), "g_loss": loss_g.item(),
+        # 0-d tensors, read on the host only when fit() logs, samples or checkpoints (on a GPU
+        # each read is a device-to-host sync)
+        return {"d_loss": loss_d.detach(), "g_loss": loss_g.detach(),
                 "D(x)": _mean_output(d_real, cfg.loss), "D(G(z))": _mean_output(d_fake, cfg.loss)}
 
     # --- the run -------------------------------------------------------------------------
@@ -144,29 +146,44 @@ class Trainer:
         bar = tqdm(total=self.total, initial=self.step, disable=not progress,
                    desc=f"{self.cfg.model} [{self.backend}]", unit="step", dynamic_ncols=True)
         last = {}
+        # Losses are read on the host every step where that is free (kernels that run
+        # synchronously on the CPU), else only when a log line, samples or a checkpoint is due.
+        every = 1 if minigan.get_backend(self.backend).device == "cpu" else self.cfg.log_interval
+        window_start, window_steps = time.perf_counter(), 0
         while self.step < self.total:
-            start = time.perf_counter()
-            last = self.train_step()
-            elapsed = time.perf_counter() - start
+            pending = self.train_step()
+            self.step += 1
+            window_steps += 1
+            log = self.step % self.cfg.log_interval == 0 or self.step == self.total
+            sample = self.step % self.cfg.sample_interval == 0 or self.step == self.total
+            checkpoint = self.step % self.cfg.checkpoint_interval == 0 or \
+                self.step == self.total
+            bar.update(1)
+            if not (log or sample or checkpoint or self.step % every == 0):
+                continue
+            last = {k: float(v.item()) if isinstance(v, minigan.Tensor) else float(v)
+                    for k, v in pending.items()}  # waits for the queued steps
+            elapsed = (time.perf_counter() - window_start) / window_steps
+            window_start, window_steps = time.perf_counter(), 0
             if not all(math.isfinite(last[k]) for k in ("d_loss", "g_loss")):
                 bar.close()
+                when = f"step {self.step}" if every == 1 else \
+                    f"step {self.step} (losses are read every {every} steps on this device)"
                 raise NonFiniteLossError(
-                    f"step {self.step + 1}: non-finite loss (d_loss={last['d_loss']}, "
+                    f"{when}: non-finite loss (d_loss={last['d_loss']}, "
                     f"g_loss={last['g_loss']}); stopped, the last good checkpoint "
                     f"{self.run_dir / CHECKPOINT} is kept")
-            self.step += 1
             images = self.cfg.batch_size * self.cfg.n_critic
             last.update(step=self.step, step_time=elapsed, images_per_s=images / elapsed)
-            bar.update(1)
             bar.set_postfix({k: f"{last[k]:.3f}" for k in ("d_loss", "g_loss", "D(x)",
                                                             "D(G(z))")} |
                             {"img/s": f"{last['images_per_s']:.0f}"})
-            if self.step % self.cfg.log_interval == 0 or self.step == self.total:
+            if log:
                 with open(metrics_path, "a") as f:
                     f.write(json.dumps(last) + "\n")
-            if self.step % self.cfg.sample_interval == 0 or self.step == self.total:
+            if sample:
                 self.save_samples()
-            if self.step % self.cfg.checkpoint_interval == 0 or self.step == self.total:
+            if checkpoint:
                 self.save()
         bar.close()
         self.plot_losses()
@@ -251,12 +268,13 @@ def generate(G, z) -> np.ndarray:
     return images
 
 
-def _mean_output(logits, loss: str) -> float:
-    """Mean D output as a probability for the log-likelihood losses, raw otherwise."""
+def _mean_output(logits, loss: str):
+    """Mean D output (a 0-d tensor) as a probability for the log-likelihood losses, raw
+    otherwise."""
     out = logits.detach()
     if loss in ("nsgan", "minimax", "rsgan"):
         out = out.sigmoid()
-    return float(out.mean().item())
+    return out.mean()
 
 
 def _to_numpy(v) -> np.ndarray:
