@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -94,6 +95,24 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 
 def _const_like(ref: Tensor, array) -> Tensor:
     return Tensor(ref._be.asarray(array), ref._be)
+
+
+_CONSTANTS: OrderedDict = OrderedDict()
+
+
+def _cached_array(ref: Tensor, build, *args):
+    """``build(*args)``, a host-built constant (an index or interpolation array), on ref's
+    backend: built and copied to the device once per arguments rather than on every call;
+    least recently used entries go past 256."""
+    key = (ref._be.name, build.__name__, *args)
+    array = _CONSTANTS.get(key)
+    if array is None:
+        array = _CONSTANTS[key] = ref._be.asarray(build(*args))
+        if len(_CONSTANTS) > 256:
+            _CONSTANTS.popitem(last=False)
+    else:
+        _CONSTANTS.move_to_end(key)
+    return array
 
 
 # --- convolution and linear ---------------------------------------------------------------
@@ -438,16 +457,22 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         if mode == "circular" and (lo > n or hi > n):
             raise ValueError(f"pad: circular padding {(lo, hi)} must be at most the size {n} "
                              f"of dim {axis} (input shape {input.shape})")
-        index = np.arange(-lo, n + hi)
-        if mode == "reflect":
-            index = np.abs(index)
-            index = np.where(index > n - 1, 2 * (n - 1) - index, index)
-        elif mode == "replicate":
-            index = np.clip(index, 0, n - 1)
-        else:
-            index = index % n
-        out = index_select(out, axis, index)
+        index = _cached_array(input, _pad_index, mode, n, lo, hi)
+        out = _ops.IndexSelect.apply(out, axis, index)
     return out
+
+
+def _pad_index(mode: str, n: int, lo: int, hi: int) -> np.ndarray:
+    """Source positions of a padded axis (all within [0, n))."""
+    index = np.arange(-lo, n + hi)
+    if mode == "reflect":
+        index = np.abs(index)
+        index = np.where(index > n - 1, 2 * (n - 1) - index, index)
+    elif mode == "replicate":
+        index = np.clip(index, 0, n - 1)
+    else:
+        index = index % n
+    return index.astype(np.int64)
 
 
 def _pad_constant(x: Tensor, widths, value) -> Tensor:
@@ -565,6 +590,12 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners, scale) -> 
     return m
 
 
+def _resample_array(n_in: int, n_out: int, mode: str, align_corners: bool, scale, dtype: str,
+                    transpose: bool) -> np.ndarray:
+    m = _resample_matrix(n_in, n_out, mode, align_corners, scale)
+    return (m.T if transpose else m).astype(dtype)
+
+
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
@@ -599,10 +630,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if not recompute_scale_factor:
             scales = list(factors)
     _positive(out_hw, op, "output size")
-    mats = [_resample_matrix(in_hw[i], out_hw[i], mode, bool(align_corners), scales[i])
-            for i in range(2)]
-    rows = _const_like(input, mats[0].astype(input.dtype))
-    cols = _const_like(input, mats[1].T.astype(input.dtype))
+    rows, cols = (Tensor(_cached_array(input, _resample_array, in_hw[i], out_hw[i], mode,
+                                       bool(align_corners), scales[i], str(input.dtype), i == 1),
+                         input._be) for i in range(2))
     return _ops.matmul(_ops.matmul(rows, input), cols)
 
 
@@ -677,9 +707,12 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     op = "binary_cross_entropy"
     _require_float(op, input=input, target=target, weight=weight)
     _check_same_shape(op, input, target)
-    p = input.detach().numpy()
-    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
-        raise ValueError(f"{op}: all elements of input should be between 0 and 1")
+    if input.numel():  # two scalars come to the host, not the input
+        be, axes = input._be, tuple(range(input.ndim))
+        lo = be.to_numpy(be.wrap(be.k.amin(input.array, axes, False)))
+        hi = be.to_numpy(be.wrap(be.k.amax(input.array, axes, False)))
+        if lo < 0 or hi > 1:
+            raise ValueError(f"{op}: all elements of input should be between 0 and 1")
     loss = _nn.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight

@@ -183,3 +183,55 @@ def test_every_configuration_compiles_for_sm90(tmp_path):
     from minigan.kernels.triton import compile_cases
     assert summary["cases"] == len(compile_cases())
     assert set(summary["kernels"]) == {c.kernel.fn.__name__ for c in compile_cases()}
+
+
+# --- realistic shapes: on a GPU only (the interpreter runs the suite's small shapes) --------
+# DCGAN's 64x64 layers at batch 128: (op, input shape, weight shape, stride, padding)
+DCGAN_LAYERS = [
+    ("conv2d", (128, 3, 64, 64), (64, 3, 4, 4), 2, 1),
+    ("conv2d", (128, 128, 16, 16), (256, 128, 4, 4), 2, 1),
+    ("conv2d", (128, 512, 4, 4), (1, 512, 4, 4), 1, 0),
+    ("conv_transpose2d", (128, 100, 1, 1), (100, 512, 4, 4), 1, 0),
+    ("conv_transpose2d", (128, 256, 8, 8), (256, 128, 4, 4), 2, 1),
+    ("conv_transpose2d", (128, 64, 32, 32), (64, 3, 4, 4), 2, 1),
+]
+
+
+def _gpu_only(backend) -> None:
+    if backend.interpreter:
+        pytest.skip("realistic shapes run on a GPU; the interpreter runs the small shapes of "
+                    "the shared suite")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("op, x_shape, w_shape, stride, padding", DCGAN_LAYERS)
+def test_dcgan_layers_at_realistic_shapes(op, x_shape, w_shape, stride, padding, dtype,
+                                          triton_backend):
+    """Forward and both gradients of each DCGAN layer at batch 128 against torch (float64 on
+    the CPU, the exact reference; IEEE float32 on both sides, never TF32)."""
+    _gpu_only(triton_backend)
+    import torch.nn.functional as TF
+
+    import minigan.functional as F
+    from tests.torch_ref import check
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal(w_shape) * 0.05
+    check(lambda a, b: getattr(F, op)(a, b, stride=stride, padding=padding),
+          lambda a, b: getattr(TF, op)(a, b, stride=stride, padding=padding), [x, w],
+          backend="triton", dtype=dtype, second_order=False, what=f"{op} {x_shape}")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batch_norm_and_gradient_penalty_at_realistic_shapes(dtype, triton_backend):
+    _gpu_only(triton_backend)
+    import torch.nn.functional as TF
+
+    import minigan.functional as F
+    from tests.torch_ref import check
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 128, 16, 16))
+    w, b = rng.random(128) + 0.5, rng.standard_normal(128)
+    check(lambda a, c, d: F.batch_norm(a, None, None, c, d, training=True),
+          lambda a, c, d: TF.batch_norm(a, None, None, c, d, training=True), [x, w, b],
+          backend="triton", dtype=dtype, what="batch_norm (128, 128, 16, 16)")
