@@ -71,3 +71,30 @@ def backend(request) -> str:
 @pytest.fixture(params=["float64", "float32"])
 def dtype(request) -> str:
     return request.param
+
+
+# Every Triton launch of the session is recorded, and the session fails if one of them is not
+# among the configurations compile_cases() lists (the ones test_triton compiles for sm_90).
+@pytest.fixture(scope="session", autouse=True)
+def _record_triton_launches():
+    try:
+        from minigan.kernels.triton import _common
+    except ImportError:  # no triton here: the backend's tests skip
+        return
+    if _common.RECORD is None:
+        _common.RECORD = set()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    try:
+        from minigan.kernels.triton import _common, compile_cases
+    except ImportError:
+        return
+    launched, _common.RECORD = _common.RECORD or set(), None
+    missing = launched - {case.key() for case in compile_cases()}
+    if missing:
+        lines = "\n".join(f"  {key}" for key in sorted(missing, key=str))
+        session.config.get_terminal_writer().line(
+            f"\n{len(missing)} Triton launch configurations of this session are not in "
+            f"compile_cases() (so not compiled for sm_90 in CI):\n{lines}", red=True)
+        session.exitstatus = 1

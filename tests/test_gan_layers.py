@@ -120,8 +120,11 @@ def test_self_attention(backend, dtype):
     ours, theirs = nn.SelfAttention(8), TorchSelfAttention(8, 1)
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert ours.gamma.item() == 0.0  # starts as the identity
+    # The second derivative w.r.t. gamma (at 0) is a sum of ~100 terms of order 1 that
+    # cancel to ~1e-5: in float32 its rounding is ~2e-5 in any summation order (torch's and
+    # minigan's land on opposite signs), so float32 compares at 4x the usual tolerance.
     check_module(ours, theirs, [_x(2, 8, 3, 2)], backend=backend, dtype=dtype,
-                 what="SelfAttention")
+                 what="SelfAttention", scale=4.0 if dtype == "float32" else 1.0)
 
 
 def test_minibatch_discrimination(backend, dtype):

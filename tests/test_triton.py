@@ -109,7 +109,7 @@ def _step_workload(backend: str) -> None:
         D = Discriminator(4, 1, 32).to(backend=backend)
         trainer = Trainer(cfg, G, D, data)
         result = trainer.train_step()
-        assert np.isfinite([result["d_loss"], result["g_loss"]]).all()
+        assert np.isfinite([result["d_loss"].item(), result["g_loss"].item()]).all()
     params = list(D.parameters())[:2]
     for opt in (minigan.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True),
                 minigan.optim.RMSprop(params, lr=0.01, centered=True, momentum=0.5)):
@@ -137,13 +137,15 @@ def workload(triton_backend):
                                      f"in a triton step")
             return func(*args, **kwargs)
 
-    _common.RECORD = set()
+    session, launches = _common.RECORD, set()  # the conftest records the session's
+    _common.RECORD = launches
     try:
         with Record():
             _step_workload("triton")
-        launches = _common.RECORD
     finally:
-        _common.RECORD = None
+        _common.RECORD = session
+        if session is not None:
+            session |= launches
     return ops, launches
 
 

@@ -470,13 +470,13 @@ def compile_cases() -> list:
             for src in ALL_TYPES + tuple(STORAGE_TYPES):
                 op = "to_bool" if t == torch.bool else "cast"
                 cases.append(_case(op, [src], t, 1, False, False, contig))
-        for t in STORAGE_TYPES:
-            for src in ALL_TYPES + tuple(STORAGE_TYPES):
-                cases.append(_case("cast", [src], t, 1, False, False, contig))
             if t != torch.bool:
                 for sb in (False, True):
                     ins = [torch.bool, None if sb else t, t]
                     cases.append(_case("where", ins, t, 3, False, sb, contig))
+        for t in STORAGE_TYPES:  # casts into the storage-only types
+            for src in ALL_TYPES + tuple(STORAGE_TYPES):
+                cases.append(_case("cast", [src], t, 1, False, False, contig))
         for t in FLOAT_TYPES:
             for op in _UNARY_FLOAT:
                 cases.append(_case(op, [t], t, 1, False, False, contig))
