@@ -86,6 +86,9 @@ def _record_triton_launches():
 
 
 def pytest_sessionfinish(session, exitstatus):
+    started = getattr(session.config, "_minigan_sm90", None)
+    if started is not None and started["proc"].poll() is None:  # its test did not run
+        started["proc"].kill()
     try:
         from minigan.kernels.triton import _common, compile_cases
     except ImportError:
@@ -98,3 +101,34 @@ def pytest_sessionfinish(session, exitstatus):
             f"\n{len(missing)} Triton launch configurations of this session are not in "
             f"compile_cases() (so not compiled for sm_90 in CI):\n{lines}", red=True)
         session.exitstatus = 1
+
+
+# The sm_90 compile of every Triton configuration (test_triton.py) takes minutes of CPU while
+# the interpreter tests keep one core busy: it starts in the background as soon as it is
+# collected, with one process, and its test collects the report at the end.
+SM90_TEST = "test_every_configuration_compiles_for_sm90"
+
+
+def start_sm90_compile(config, jobs: int) -> dict:
+    import subprocess
+    import sys
+    import tempfile
+    if getattr(config, "_minigan_sm90", None) is None:
+        folder = tempfile.mkdtemp(prefix="minigan-sm90-")
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        env.setdefault("TRITON_CACHE_DIR", os.path.join(folder, "cache"))
+        log = open(os.path.join(folder, "log.txt"), "w")  # noqa: SIM115 - closed in the test
+        report = os.path.join(folder, "sm90.json")
+        proc = subprocess.Popen([sys.executable, "-m", "minigan.kernels.triton.sm90", "--jobs",
+                                 str(jobs), "--json", report], stdout=log, stderr=log, env=env)
+        config._minigan_sm90 = {"proc": proc, "report": report, "log": log}
+    return config._minigan_sm90
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if any(item.name == SM90_TEST for item in items) and len(items) > 1:
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return
+        start_sm90_compile(config, jobs=1)
