@@ -276,10 +276,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                              f"input of shape {input.shape}")
         y, mean, var = _nn.Normalize.apply(input, axes, float(eps))
-        if running_mean is not None:
-            _update_running(running_mean, mean.reshape(channels), momentum)
-        if running_var is not None:
-            _update_running(running_var, var.reshape(channels) * (count / (count - 1)), momentum)
+        if running_mean is not None or running_var is not None:  # in place, one kernel
+            input._be.k.running_stats_update(
+                None if running_mean is None else running_mean.array,
+                None if running_var is None else running_var.array,
+                mean.detach().reshape(channels).array, var.detach().reshape(channels).array,
+                float(momentum), count / (count - 1))
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var are required when "

@@ -50,6 +50,25 @@ def _normalize_backward(k, m, t):
     return ours, _grad(_bn, x, g)
 
 
+def _running_stats_update(k, m, t):
+    """Against torch's own update inside F.batch_norm(training=True)."""
+    x = t(X4 * 3 + 5)
+    var, mean = torch.var_mean(x, (0, 2, 3), correction=0)
+    count = X4.size // X4.shape[1]
+    pairs = []
+    for which in ("both", "mean", "var"):
+        start_m, start_v = R.standard_normal(4), R.uniform(0.5, 2, 4)
+        ours_m = m(start_m) if which != "var" else None
+        ours_v = m(start_v) if which != "mean" else None
+        k.running_stats_update(ours_m, ours_v, m(mean.numpy()), m(var.numpy()), 0.3,
+                               count / (count - 1))
+        rm, rv = t(start_m), t(start_v)
+        TF.batch_norm(x, rm, rv, training=True, momentum=0.3)
+        pairs += [(ours_m, rm)] if ours_m is not None else []
+        pairs += [(ours_v, rv)] if ours_v is not None else []
+    return pairs
+
+
 def _channel_affine(k, m, t):
     w, b = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4)
     view = (1, -1, 1, 1)
@@ -270,6 +289,7 @@ CASES = {
                                 t(X4).flatten(2).gather(2, torch.from_numpy(HW_IDX).flatten(2))
                                 .reshape(HW_IDX.shape)),
     "scatter_add_hw": _scatter_add_hw,
+    "running_stats_update": _running_stats_update,
     "sgd_step": _sgd_step, "adam_step": _adam_step, "rmsprop_step": _rmsprop_step,
 }
 

@@ -118,3 +118,16 @@ def softmax(x, axis):
 def log_softmax(x, axis):
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def running_stats_update(running_mean, running_var, mean, var, momentum, correction):
+    """In place: running = (1 - momentum) running + momentum value (var times correction,
+    the unbiased n / (n - 1)), in the buffers' dtype."""
+    for running, value, c in ((running_mean, mean, None), (running_var, var, correction)):
+        if running is None:
+            continue
+        value = value.reshape(running.shape)
+        if c is not None:
+            value = value * running.dtype.type(c)
+        running *= running.dtype.type(1 - momentum)
+        running += running.dtype.type(momentum) * value

@@ -686,7 +686,51 @@ def log_softmax(x, axis):
     return _softmax_launch(x, axis, 1, "log_softmax")
 
 
+@triton.jit
+def _running_stats(rm, rv, mean, var, n, momentum: tl.float64, correction: tl.float64,
+                   HAS_MEAN: tl.constexpr, HAS_VAR: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    m = tl.full((), momentum, tl.float64)
+    if HAS_MEAN:
+        r = tl.load(rm + offs, mask=mask)
+        x = tl.load(mean + offs, mask=mask)
+        tl.store(rm + offs, (1.0 - m).to(r.dtype) * r + m.to(r.dtype) * x, mask=mask)
+    if HAS_VAR:
+        r = tl.load(rv + offs, mask=mask)
+        v = tl.load(var + offs, mask=mask) * tl.full((), correction, tl.float64).to(r.dtype)
+        tl.store(rv + offs, (1.0 - m).to(r.dtype) * r + m.to(r.dtype) * v, mask=mask)
+
+
+RUNNING_BLOCK = 1024
+
+
+def running_stats_update(running_mean, running_var, mean, var, momentum, correction):
+    """Both running statistics of a batch norm in one launch, in place."""
+    pairs = [(r, v) for r, v in ((running_mean, mean), (running_var, var)) if r is not None]
+    if not pairs:
+        return
+    for r, v in pairs:
+        if not r.is_contiguous():
+            raise ValueError("running_stats_update: running buffers must be contiguous, got "
+                             f"strides {r.stride()} for shape {tuple(r.shape)}")
+        _check(r, "running_stats_update")
+        if v.numel() != r.numel() or v.dtype != r.dtype:
+            raise ValueError(f"running_stats_update: statistics of shape {tuple(v.shape)} "
+                             f"({v.dtype}) for a buffer of shape {tuple(r.shape)} ({r.dtype})")
+    dummy = pairs[0][0]
+    rm = dummy if running_mean is None else running_mean
+    rv = dummy if running_var is None else running_var
+    mu = dummy if running_mean is None else mean.contiguous()
+    va = dummy if running_var is None else var.contiguous()
+    n = dummy.numel()
+    _common.launch(_running_stats, (_common.cdiv(n, RUNNING_BLOCK),), rm, rv, mu, va, n,
+                   float(momentum), float(correction), HAS_MEAN=running_mean is not None,
+                   HAS_VAR=running_var is not None, BLOCK=RUNNING_BLOCK)
+
+
 KERNELS = {
+    "running_stats_update": running_stats_update,
     "normalize_forward": normalize_forward,
     "normalize_backward": normalize_backward,
     "channel_affine": channel_affine,
@@ -719,6 +763,12 @@ def _signature(kernel, dtype, constexprs: dict) -> dict:
 def compile_cases() -> list:
     cases = []
     for dtype in (torch.float32, torch.float64):
+        ptr = _common.POINTER_TYPES[dtype]
+        for has_mean, has_var in ((True, True), (True, False), (False, True)):
+            cx = dict(HAS_MEAN=has_mean, HAS_VAR=has_var, BLOCK=RUNNING_BLOCK)
+            sig = dict(rm=ptr, rv=ptr, mean=ptr, var=ptr, n="i32", momentum="fp64",
+                       correction="fp64", **{k: "constexpr" for k in cx})
+            cases.append(_common.CompileCase(_running_stats, sig, cx))
         for ba, bc, bb in _norm_configs(dtype):
             cx = dict(BA=ba, BC=bc, BB=bb)
             for kernel in (_norm_fwd_stats, _norm_fwd_apply, _norm_bwd_stats, _norm_bwd_apply,

@@ -52,6 +52,9 @@ KERNELS: dict[str, str] = {
     "channel_affine": "y * w[c] + b[c] along axis 1, w or b None: the normalizations' affine map",
     "channel_affine_backward": "(g * w[c], sum g*y per c, sum g per c), each only if asked: "
                                "the fused no-graph backward of channel_affine",
+    "running_stats_update": "in place, one launch: running_mean = (1 - m) running_mean + m mean "
+                            "and running_var = (1 - m) running_var + m var correction (each "
+                            "only if not None): batch norm's running statistics",
     "softmax": "softmax along an axis", "log_softmax": "log_softmax along an axis",
     # pooling
     "avg_pool2d_forward": "average pooling with torch's ceil_mode/count_include_pad rules",

@@ -81,6 +81,7 @@ _TABLE = {
     "conv2d_backward_input": conv.conv2d_backward_input,
     "conv2d_backward_weight": conv.conv2d_backward_weight,
     "normalize_forward": norm.normalize_forward, "normalize_backward": norm.normalize_backward,
+    "running_stats_update": norm.running_stats_update,
     "channel_affine": norm.channel_affine,
     "channel_affine_backward": norm.channel_affine_backward,
     "softmax": norm.softmax, "log_softmax": norm.log_softmax,
