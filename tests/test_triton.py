@@ -78,6 +78,17 @@ def test_cli_trains_and_resumes_dcgan_on_triton(tmp_path, triton_backend):
     assert [x["step"] for x in lines] == [1, 2]
     assert all(np.isfinite([x["d_loss"], x["g_loss"]]).all() for x in lines)
     assert (out / "samples" / "step_000002.png").exists()
+    # the run samples on triton, and on numpy from the same checkpoint
+    from minigan.sample import main as sample_main
+    assert sample_main([str(out), "--n", "4", "--out", str(tmp_path / "t.png")]) == 0
+    assert sample_main([str(out), "--n", "4", "--out", str(tmp_path / "n.png"), "--backend",
+                        "numpy"]) == 0
+    if triton_backend.device == "cpu":  # without the interpreter: refused in one message
+        proc = subprocess.run([sys.executable, "-m", "minigan.sample", str(out), "--n", "4"],
+                              capture_output=True, text=True, env=_env_without_interpreter(),
+                              timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "found no CUDA GPU" in proc.stderr and "add --backend numpy" in proc.stderr
 
 
 # --- torch is storage: the aten operations a training step may reach --------------------------
