@@ -245,3 +245,38 @@ def test_generator_step_computes_no_discriminator_weight_gradients(tmp_path, mon
     ref.opt_g.step()
     for (name, a), b in zip(G.state_dict().items(), G_ref.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+
+
+def test_on_a_device_backend_losses_are_read_only_when_due(tmp_path, capsys, monkeypatch):
+    """A GPU backend's losses stay on the device between log, sample and checkpoint steps
+    (each read is a sync); the numpy backend, posing as a device backend, takes that path."""
+    from minigan.training import trainer as trainer_mod
+    monkeypatch.setattr(minigan.get_backend("numpy"), "device", "cuda")
+    reads = []
+    real_item = minigan.Tensor.item
+
+    def counting_item(self):
+        reads.append(1)
+        return real_item(self)
+
+    monkeypatch.setattr(minigan.Tensor, "item", counting_item)
+    code, out = run(tmp_path, "--steps", "5", "--log-interval", "2", "--sample-interval", "50",
+                    "--checkpoint-interval", "50")
+    assert code == 0
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 5]
+    assert len(reads) == 3 * 4  # four values at each of the three reads
+    # a non-finite loss is caught at the next read, before anything is checkpointed
+    real_step = trainer_mod.Trainer.train_step
+
+    def exploding(self):
+        result = real_step(self)
+        result["g_loss"] = float("inf")
+        return result
+
+    monkeypatch.setattr(trainer_mod.Trainer, "train_step", exploding)
+    code, _ = run(tmp_path, "--steps", "9", "--log-interval", "2", name="nan")
+    assert code == 1
+    assert "step 2 (losses are read every 2 steps on this device): non-finite loss" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "nan" / trainer_mod.CHECKPOINT).exists()
