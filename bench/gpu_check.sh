@@ -83,10 +83,12 @@ python -c "import minigan; print(minigan.get_backend(\"triton\").details())"'
 # --- b: the triton tests on the GPU (pytest-xdist, if installed, spreads the compiles)
 XDIST=()
 python -c "import xdist" 2>/dev/null && XDIST=(-n 8)
+# most telling first: the realistic-shape checks and the CLI, then whole GAN steps, then the
+# kernel table; each first launch of a configuration compiles it (about a second)
 run_stage "b: triton tests" 150 python -m pytest -q --maxfail=5 -p no:cacheprovider \
-    ${XDIST[@]+"${XDIST[@]}"} -k "triton and not sm90" tests/test_backends.py tests/test_conv_pool.py \
-    tests/test_gan_parity.py tests/test_triton.py tests/test_optim.py \
-    tests/test_norm_act_loss.py
+    ${XDIST[@]+"${XDIST[@]}"} -k "triton and not sm90" tests/test_triton.py \
+    tests/test_gan_parity.py tests/test_backends.py tests/test_conv_pool.py \
+    tests/test_optim.py tests/test_norm_act_loss.py
 
 # --- c: a 200-step DCGAN run, timed; one JSON line with the final losses
 rm -rf "$RUN_DIR"
