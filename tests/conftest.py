@@ -88,7 +88,11 @@ def _record_triton_launches():
 def pytest_sessionfinish(session, exitstatus):
     started = getattr(session.config, "_minigan_sm90", None)
     if started is not None and started["proc"].poll() is None:  # its test did not run
-        started["proc"].kill()
+        import signal
+        try:
+            os.killpg(started["proc"].pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     try:
         from minigan.kernels.triton import _common, compile_cases
     except ImportError:
@@ -120,11 +124,13 @@ def start_sm90_compile(config, jobs: int) -> dict:
         log = open(os.path.join(folder, "log.txt"), "w")  # noqa: SIM115 - closed in the test
         report = os.path.join(folder, "sm90.json")
         proc = subprocess.Popen([sys.executable, "-m", "minigan.kernels.triton.sm90", "--jobs",
-                                 str(jobs), "--json", report], stdout=log, stderr=log, env=env)
+                                 str(jobs), "--json", report], stdout=log, stderr=log, env=env,
+                                start_new_session=True)  # its workers go with it (killpg)
         config._minigan_sm90 = {"proc": proc, "report": report, "log": log}
     return config._minigan_sm90
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection
 def pytest_collection_modifyitems(session, config, items):
     if any(item.name == SM90_TEST for item in items) and len(items) > 1:
         try:
