@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+import triton
 import triton.language as tl
 
 # torch dtype -> the type string Triton's signatures use for a pointer to it
@@ -34,6 +35,27 @@ def tf32_enabled() -> bool:
 def dot_precision(dtype: torch.dtype) -> str:
     """The ``input_precision`` for tl.dot on inputs of ``dtype`` (a constexpr argument)."""
     return _DOT["float32"] if dtype == torch.float32 else "ieee"
+
+
+# --- device helpers the kernel modules share -----------------------------------------------
+@triton.jit
+def div_rn(x, y):
+    """x / y rounded to nearest in float32 (the GPU's default float32 division is
+    approximate); x may be a Python number. Adding -0.0 broadcasts x to y's shape and dtype
+    and changes no value (not even -0.0)."""
+    if y.dtype == tl.float32:
+        return tl.div_rn(tl.full(y.shape, -0.0, y.dtype) + x, y)
+    else:
+        return x / y
+
+
+@triton.jit
+def sqrt_rn(x):
+    """sqrt rounded to nearest in float32 (the GPU's default is approximate)."""
+    if x.dtype == tl.float32:
+        return tl.sqrt_rn(x)
+    else:
+        return tl.sqrt(x)
 
 
 def next_pow2(n: int) -> int:

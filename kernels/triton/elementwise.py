@@ -21,6 +21,8 @@ import torch
 import triton
 import triton.language as tl
 from minigan.kernels.triton import _common
+from minigan.kernels.triton._common import div_rn as _div
+from minigan.kernels.triton._common import sqrt_rn as _sqrt
 
 BLOCK = 1024
 RANK = 4
@@ -36,23 +38,6 @@ TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch
                 np.dtype(np.int64): torch.int64, np.dtype(np.bool_): torch.bool,
                 np.dtype(np.float16): torch.float16, np.dtype(np.int32): torch.int32,
                 np.dtype(np.uint8): torch.uint8}
-
-
-@triton.jit
-def _div(x, y):
-    """x / y rounded to nearest (the GPU's default float32 division is approximate)."""
-    if y.dtype == tl.float32:
-        return tl.div_rn(tl.full(y.shape, 0.0, y.dtype) + x, y)
-    else:
-        return x / y
-
-
-@triton.jit
-def _sqrt(x):
-    if x.dtype == tl.float32:
-        return tl.sqrt_rn(x)
-    else:
-        return tl.sqrt(x)
 
 
 @triton.jit

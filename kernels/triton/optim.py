@@ -35,6 +35,8 @@ import torch
 import triton
 import triton.language as tl
 from minigan.kernels.triton import _common
+from minigan.kernels.triton._common import div_rn as _div
+from minigan.kernels.triton._common import sqrt_rn as _sqrt
 
 # Elements per program: 16 per thread at the default 4 warps (four 128-bit vectors of float32
 # or eight of float64 per field).
@@ -63,22 +65,6 @@ def _s(x, FP64: tl.constexpr):
     if not FP64:
         x = x.to(tl.float32)
     return x
-
-
-@triton.jit
-def _div(x, y):
-    if y.dtype == tl.float32:
-        return tl.div_rn(x, y)
-    else:
-        return x / y
-
-
-@triton.jit
-def _sqrt(x):
-    if x.dtype == tl.float32:
-        return tl.sqrt_rn(x)
-    else:
-        return tl.sqrt(x)
 
 
 @triton.jit

@@ -164,7 +164,6 @@ class Trainer:
             last = {k: float(v.item()) if isinstance(v, minigan.Tensor) else float(v)
                     for k, v in pending.items()}  # waits for the queued steps
             elapsed = (time.perf_counter() - window_start) / window_steps
-            window_start, window_steps = time.perf_counter(), 0
             if not all(math.isfinite(last[k]) for k in ("d_loss", "g_loss")):
                 bar.close()
                 when = f"step {self.step}" if every == 1 else \
@@ -185,6 +184,8 @@ class Trainer:
                 self.save_samples()
             if checkpoint:
                 self.save()
+            # the next window times training steps only, not this one's files
+            window_start, window_steps = time.perf_counter(), 0
         bar.close()
         self.plot_losses()
         return last
