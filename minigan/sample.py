@@ -10,42 +10,70 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import minigan
 from minigan.backends import BackendUnavailableError
 from minigan.losses.tricks import truncated_noise
-from minigan.training.checkpoint import CheckpointError, load_checkpoint
+from minigan.training.checkpoint import (
+    CheckpointError,
+    CheckpointWarning,
+    load_generator_export,
+    load_latest,
+)
 from minigan.training.images import save_grid
-from minigan.training.trainer import CHECKPOINT, TrainConfig, generate
+from minigan.training.trainer import CHECKPOINTS, EXPORT, TrainConfig, generate
 
 
-def load_generator(run_dir: str | Path, backend: str | None = None):
-    """The generator of a run folder, with the weights of its latest checkpoint, on the run's
-    backend or on ``backend`` (checkpoints hold host arrays: any backend can load them)."""
+def load_generator(source: str | Path, backend: str | None = None):
+    """``(G, cfg)``: the generator of a run folder (its ``generator.safetensors``, or when that
+    is missing or broken, with a warning, its newest readable checkpoint) or of a
+    ``generator.safetensors`` file on its own, on the run's backend or on ``backend`` (the
+    files hold host arrays: any backend loads them)."""
     from minigan.train import build_models
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise CheckpointError(f"{run_dir}: not a minigan run folder (no config.json)")
-    fields = json.loads(config_path.read_text())
+    source = Path(source)
+    if source.is_file():
+        arrays, info = load_generator_export(source)
+    elif not (source / "config.json").exists() and not (source / EXPORT).exists():
+        raise CheckpointError(f"{source}: not a minigan run folder (no config.json) nor a "
+                              f"{EXPORT} file")
+    else:
+        try:
+            arrays, info = load_generator_export(source / EXPORT)
+        except CheckpointError as e:
+            found = load_latest(source / CHECKPOINTS)
+            if found is None:
+                raise CheckpointError(f"{e}, and {source / CHECKPOINTS} holds no checkpoint: "
+                                      "nothing to sample (train the run first)") from None
+            path, ckpt, meta = found
+            if (source / EXPORT).exists():
+                warnings.warn(f"{e}; using {path} instead", CheckpointWarning, stacklevel=2)
+            arrays = {k[2:]: v for k, v in ckpt.items() if k.startswith("G.")}
+            info = {"config": meta.get("config") or json.loads(
+                (source / "config.json").read_text()), "step": meta.get("step")}
+    fields = info.get("config") or {}
     cfg = TrainConfig(**{k: v for k, v in fields.items() if k in TrainConfig.__dataclass_fields__})
     if backend is not None:
         cfg.backend = backend
-    arrays, _ = load_checkpoint(run_dir / CHECKPOINT)
-    # the last transposed conv's weight is (in, channels, k, k)
-    last = max((k for k in arrays if k.startswith("G.") and k.endswith(".weight")),
-               key=lambda k: int(k.split(".")[2]))
-    channels = arrays[last].shape[1]
+    channels = info.get("channels")
+    if channels is None:  # the last transposed conv's weight is (in, channels, k, k)
+        last = max((k for k in arrays if k.endswith(".weight")),
+                   key=lambda k: int(k.split(".")[1]))
+        channels = arrays[last].shape[1]
     G, _ = build_models(cfg, channels)
-    G.load_state_dict({k[2:]: minigan.tensor(v, backend=cfg.backend)
-                       for k, v in arrays.items() if k.startswith("G.")})
+    try:
+        G.load_state_dict({k: minigan.tensor(v, backend=cfg.backend) for k, v in arrays.items()})
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{source}: the weights do not fit the run's generator ({e})") \
+            from None
     return G, cfg
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minigan.sample", description=__doc__)
-    parser.add_argument("run_dir", help="a run folder written by python -m minigan.train")
+    parser.add_argument("run_dir", help="a run folder written by python -m minigan.train, or "
+                        "its generator.safetensors")
     parser.add_argument("--n", type=int, default=64, help="number of samples")
     parser.add_argument("--out", default=None, help="PNG path (default RUN_DIR/sample.png)")
     parser.add_argument("--truncation", type=float, default=None, help="truncation psi")
@@ -57,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.n <= 0:
         parser.error(f"--n must be positive, got {args.n}")
     try:
-        G, cfg = load_generator(args.run_dir, args.backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CheckpointWarning)
+            warnings.showwarning = _one_line_warning
+            G, cfg = load_generator(args.run_dir, args.backend)
         minigan.manual_seed(args.seed)
         shape = (args.n, cfg.latent_dim, 1, 1)
         z = minigan.randn(*shape, backend=cfg.backend) if args.truncation is None else \
@@ -70,10 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minigan.sample: {e}", file=sys.stderr)
         return 1
     images = generate(G, z)
-    out = args.out or str(Path(args.run_dir) / "sample.png")
+    run = Path(args.run_dir)
+    out = args.out or str((run.parent if run.is_file() else run) / "sample.png")
     save_grid(images, out)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"minigan.sample: warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,22 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import minigan
 from minigan.backends import BackendNotImplementedError, BackendUnavailableError
 from minigan.data import DATASETS, DataError
 from minigan.data import load as load_dataset
 from minigan.models import MODELS
-from minigan.training.checkpoint import CheckpointError
-from minigan.training.trainer import TRAINER_LOSSES, NonFiniteLossError, TrainConfig, Trainer
+from minigan.training.checkpoint import CheckpointError, CheckpointWarning
+from minigan.training.interrupt import TrainingInterrupted
+from minigan.training.trainer import (
+    TRAINER_LOSSES,
+    NonFiniteLossError,
+    RunFinished,
+    TrainConfig,
+    Trainer,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +80,13 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-interval", "--sample_interval", dest="sample_interval", type=int,
                    default=d.sample_interval, help="steps between sample grids")
     p.add_argument("--checkpoint-interval", dest="checkpoint_interval", type=int,
-                   default=d.checkpoint_interval, help="steps between checkpoints")
+                   default=d.checkpoint_interval,
+                   help="steps between checkpoints (and G exports and losses.png)")
+    p.add_argument("--keep-checkpoints", dest="keep_checkpoints", type=int,
+                   default=d.keep_checkpoints, help="how many of the newest checkpoints to keep")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                   help="no TensorBoard event files (written when the tensorboard package is "
+                        "installed)")
     p.add_argument("--log-interval", dest="log_interval", type=int, default=d.log_interval,
                    help="steps between metrics.jsonl lines")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,7 +94,7 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
 
 def _check(args, parser) -> None:
     for name in ("batch_size", "latent_dim", "ngf", "ndf", "n_critic", "sample_interval",
-                 "checkpoint_interval", "log_interval"):
+                 "checkpoint_interval", "log_interval", "keep_checkpoints"):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got "
                          f"{getattr(args, name)}")
@@ -117,13 +131,34 @@ def main(argv: list[str] | None = None) -> int:
         minigan.manual_seed(cfg.seed)
         G, D = build_models(cfg, dataset.channels)
         trainer = Trainer(cfg, G, D, dataset)
-        last = trainer.fit(progress=not args.no_progress)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", CheckpointWarning)
+            warnings.showwarning = _one_line_warning
+            last = trainer.fit(progress=not args.no_progress)
     except (DataError, CheckpointError, NonFiniteLossError) as e:
         print(f"minigan.train: {e}", file=sys.stderr)
         return 1
+    except RunFinished as e:
+        print(f"minigan.train: {e}")
+        return 0
+    except TrainingInterrupted as e:
+        if e.saved:
+            print(f"interrupted at step {e.step}; the same command resumes", file=sys.stderr)
+        else:
+            print(f"interrupted again at step {e.step}: exited at once without a checkpoint; "
+                  "the same command resumes from the last one", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted before training started; the same command starts it",
+              file=sys.stderr)
+        return 130
     print(f"done: {trainer.step} steps, run folder {out}"
           + (f", d_loss {last['d_loss']:.4f}, g_loss {last['g_loss']:.4f}" if last else ""))
     return 0
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"minigan.train: warning: {message}", file=sys.stderr)
 
 
 def build_models(cfg: TrainConfig, channels: int):

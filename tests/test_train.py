@@ -20,7 +20,7 @@ from minigan.backends import BackendUnavailableError
 from minigan.models import Discriminator, Generator
 from minigan.sample import main as sample_main
 from minigan.train import main as train_main
-from minigan.training.checkpoint import load_checkpoint
+from minigan.training.checkpoint import load_latest
 from tests.test_data import make_cifar, make_mnist
 from tests.torch_ref import assert_close
 
@@ -41,13 +41,17 @@ def test_default_dataset_run_folder(tmp_path):
     assert config["backend_details"] == {"compiled_cpu_kernels": compiled.CPU is not None}
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == [1, 2, 3, 4]
-    for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "step_time", "images_per_s"):
+    for key in ("d_loss", "g_loss", "D(x)", "D(G(z))", "step_time", "images_per_s", "lr_g",
+                "lr_d", "wall_time"):
         assert np.isfinite(lines[-1][key])
+    assert lines[-1]["lr_g"] == lines[-1]["lr_d"] == 2e-4 and lines[-1]["steps_averaged"] == 1
+    assert lines[-1]["time"].startswith("20") and lines[-1]["wall_time"] >= lines[0]["wall_time"]
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000002.png",
                                                                    "step_000004.png"]
     assert Image.open(out / "samples" / "step_000004.png").size[0] > 8 * 32
-    assert (out / "losses.png").exists()
-    arrays, meta = load_checkpoint(out / "checkpoints" / "latest.npz")
+    assert (out / "losses.png").exists() and (out / "generator.safetensors").exists()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000004.npz"]
+    arrays, meta = _weights(out)
     assert meta["step"] == 4 and "G.main.0.weight" in arrays and "D.main.0.weight" in arrays
     assert any(k.startswith("opt_g.state.") for k in arrays)
 
@@ -67,13 +71,13 @@ def test_file_formats(tmp_path, fmt):
                 data_dir / f"{i}.png")
     code, out = run(tmp_path, "--data", fmt, "--data-dir", str(data_dir), "--steps", "2")
     assert code == 0
-    arrays, _ = load_checkpoint(out / "checkpoints" / "latest.npz")
+    arrays, _ = _weights(out)
     channels = 1 if fmt == "mnist" else 3
     assert arrays["D.main.0.weight"].shape[1] == channels
 
 
 def _weights(out):
-    arrays, meta = load_checkpoint(out / "checkpoints" / "latest.npz")
+    _, arrays, meta = load_latest(out / "checkpoints")
     return arrays, meta
 
 
@@ -94,9 +98,11 @@ def test_resume_is_bit_identical(tmp_path):
 
 def test_changed_flags_refuse_to_resume(tmp_path, capsys):
     assert run(tmp_path, "--steps", "1")[0] == 0
-    code, _ = run(tmp_path, "--steps", "2", "--loss", "hinge")
+    code, _ = run(tmp_path, "--steps", "2", "--loss", "hinge", "--lr", "1e-3")
     assert code == 1
-    assert "--loss='nsgan'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--loss='nsgan', --lr=0.0002 (this command: --loss='hinge', --lr=0.001)" in err
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 1
 
 
 def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):
@@ -253,20 +259,24 @@ def test_on_a_device_backend_losses_are_read_only_when_due(tmp_path, capsys, mon
     from minigan.training import trainer as trainer_mod
     monkeypatch.setattr(minigan.get_backend("numpy"), "device", "cuda")
     reads = []
-    real_item = minigan.Tensor.item
+    real_stack = minigan.stack
 
-    def counting_item(self):
-        reads.append(1)
-        return real_item(self)
+    def counting_stack(tensors, *args, **kwargs):
+        if all(t.ndim == 0 for t in tensors):
+            reads.append(len(tensors))
+        return real_stack(tensors, *args, **kwargs)
 
-    monkeypatch.setattr(minigan.Tensor, "item", counting_item)
+    monkeypatch.setattr(minigan, "stack", counting_stack)
     code, out = run(tmp_path, "--steps", "5", "--log-interval", "2", "--sample-interval", "50",
                     "--checkpoint-interval", "50")
     assert code == 0
-    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [2, 4, 5]
-    assert len(reads) == 3 * 4  # four values at each of the three reads
-    # a non-finite loss is caught at the next read, before anything is checkpointed
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4, 5]
+    assert [x["steps_averaged"] for x in lines] == [2, 2, 1]
+    # one device-to-host copy per read, of the four values of every step since the last
+    assert reads == [2 * 4, 2 * 4, 1 * 4]
+    # a non-finite loss is caught at the next read, before anything is checkpointed, and the
+    # message names the step that produced it
     real_step = trainer_mod.Trainer.train_step
 
     def exploding(self):
@@ -277,6 +287,6 @@ def test_on_a_device_backend_losses_are_read_only_when_due(tmp_path, capsys, mon
     monkeypatch.setattr(trainer_mod.Trainer, "train_step", exploding)
     code, _ = run(tmp_path, "--steps", "9", "--log-interval", "2", name="nan")
     assert code == 1
-    assert "step 2 (losses are read every 2 steps on this device): non-finite loss" in \
-        capsys.readouterr().err
-    assert not (tmp_path / "nan" / trainer_mod.CHECKPOINT).exists()
+    assert "step 1 (read at step 2; losses are read every 2 steps on this device): " \
+           "non-finite loss" in capsys.readouterr().err
+    assert list((tmp_path / "nan" / "checkpoints").iterdir()) == []

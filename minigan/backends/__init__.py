@@ -170,6 +170,10 @@ class Backend:
         """What this backend runs on, for run folders and benchmark rows."""
         return {}
 
+    def describe(self) -> str:
+        """One line on which kernels run, for the progress bar (e.g. 'numpy + C++ kernels')."""
+        return self.name
+
     def __repr__(self) -> str:
         return f"<minigan backend {self.name}>"
 

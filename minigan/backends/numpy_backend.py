@@ -103,6 +103,10 @@ class NumpyBackend(Backend):
     def details(self) -> dict:
         return {"compiled_cpu_kernels": compiled.CPU is not None}
 
+    def describe(self) -> str:
+        return "numpy + C++ kernels" if compiled.CPU is not None else \
+            "numpy (the C++ kernels are not built: numpy code only)"
+
     # storage
     def asarray(self, data, dtype=None):
         if hasattr(data, "detach") and hasattr(data, "cpu"):  # a torch tensor

@@ -105,6 +105,11 @@ class TritonBackend(Backend):
                 "interpreter": self.interpreter,
                 "precision": "tf32" if _common.tf32_enabled() else "ieee"}
 
+    def describe(self) -> str:
+        d = self.details()
+        where = "interpreter on the CPU" if self.interpreter else d["device"]
+        return f"triton {d['triton']}, {where}, {d['precision']}"
+
     # --- precision ------------------------------------------------------------------------
     def set_tf32(self, enabled: bool) -> None:
         """float32 matmuls and convolutions in TF32 (10-bit mantissa products, as torch's

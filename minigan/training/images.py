@@ -27,40 +27,51 @@ def make_grid(images: np.ndarray, nrow: int | None = None, padding: int = 2) -> 
 
 
 def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int | None = None,
-              scale: int = 1) -> None:
-    img = Image.fromarray(make_grid(images, nrow))
+              scale: int = 1) -> np.ndarray:
+    """Write the grid of ``images`` as a PNG (atomically) and return its (H, W, 3) pixels."""
+    from minigan.training.checkpoint import atomic_write
+    pixels = make_grid(images, nrow)
+    img = Image.fromarray(pixels)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    img.save(path)
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
+    return pixels
 
 
-def plot_curves(series: dict[str, list[float]], path: str | os.PathLike,
-                size: tuple[int, int] = (640, 360)) -> None:
-    """Line plot of each named series against its index (e.g. d_loss and g_loss per step)."""
-    colors = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-    w, h = size
-    margin = 48
-    img = Image.new("RGB", size, "white")
+COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+
+
+def plot_curves(steps: list[int], panels: list[dict[str, list[float]]],
+                path: str | os.PathLike, width: int = 640, panel_height: int = 220) -> None:
+    """Line plots against the training step, one panel per dict of named series (e.g. the two
+    losses, then D(x) and D(G(z))), stacked, written atomically as a PNG."""
+    from minigan.training.checkpoint import atomic_write
+    margin, top = 56, 10
+    img = Image.new("RGB", (width, panel_height * len(panels) + 24), "white")
     draw = ImageDraw.Draw(img)
-    values = [v for s in series.values() for v in s if math.isfinite(v)]
-    if not values:
-        img.save(path)
-        return
-    lo, hi = min(values), max(values)
-    hi = hi if hi > lo else lo + 1.0
-    n = max(len(s) for s in series.values())
-    draw.rectangle([margin, 8, w - 8, h - margin], outline="black")
-    for frac in (0.0, 0.5, 1.0):
-        y = h - margin - frac * (h - margin - 8)
-        draw.text((4, y - 6), f"{lo + frac * (hi - lo):.3g}", fill="black")
-    draw.text((margin, h - margin + 8), "0", fill="black")
-    draw.text((w - 60, h - margin + 8), f"{n - 1} steps", fill="black")
-    for i, (name, s) in enumerate(series.items()):
-        color = colors[i % len(colors)]
-        pts = [(margin + j * (w - 8 - margin) / max(n - 1, 1),
-                h - margin - (v - lo) / (hi - lo) * (h - margin - 8))
-               for j, v in enumerate(s) if math.isfinite(v)]
-        if len(pts) > 1:
-            draw.line(pts, fill=color, width=1)
-        draw.text((margin + 8 + 110 * i, h - 20), name, fill=color)
-    img.save(path)
+    x0, x1 = (steps[0], steps[-1]) if steps else (0, 1)
+    x1 = x1 if x1 > x0 else x0 + 1
+    for p, series in enumerate(panels):
+        y_top = p * panel_height + top
+        y_bottom = (p + 1) * panel_height - 28
+        draw.rectangle([margin, y_top, width - 8, y_bottom], outline="black")
+        values = [v for s in series.values() for v in s if math.isfinite(v)]
+        lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1.0
+        for frac in (0.0, 0.5, 1.0):
+            y = y_bottom - frac * (y_bottom - y_top)
+            draw.text((4, y - 6), f"{lo + frac * (hi - lo):.3g}", fill="black")
+        for i, (name, s) in enumerate(series.items()):
+            color = COLORS[i % len(COLORS)]
+            pts = [(margin + (x - x0) / (x1 - x0) * (width - 8 - margin),
+                    y_bottom - (v - lo) / (hi - lo) * (y_bottom - y_top))
+                   for x, v in zip(steps, s) if math.isfinite(v)]
+            if len(pts) > 1:
+                draw.line(pts, fill=color, width=1)
+            elif pts:
+                draw.point(pts, fill=color)
+            draw.text((margin + 8 + 110 * i, y_bottom + 6), name, fill=color)
+    y = len(panels) * panel_height
+    draw.text((margin - 4, y), f"step {x0}", fill="black")
+    draw.text((width - 90, y), f"step {x1}", fill="black")
+    atomic_write(path, lambda f: img.save(f, format="PNG"))

@@ -1,17 +1,35 @@
 """The GAN training loop and its run folder.
 
-A run folder holds ``config.json``, ``metrics.jsonl``, ``samples/step_NNNNNN.png``,
-``checkpoints/latest.npz`` (G, D, both optimizers, RNG state, step; written atomically) and
-``losses.png``. Re-running with the same folder resumes from the latest checkpoint; on the
-numpy backend the resumed run is bit-identical to an uninterrupted one, because the batch
-order is a function of (seed, step) and the backend RNG state is checkpointed.
+A run folder holds:
+
+- ``config.json``: the flags of the run (rewritten when a resume asks for more steps);
+- ``metrics.jsonl``: one line per log interval with the interval's means of d_loss, g_loss,
+  D(x) and D(G(z)), both learning rates, seconds per step, images/s, the run's wall time and a
+  timestamp. Every step appears once: a resume first drops the lines after its checkpoint;
+- ``samples/step_NNNNNN.png`` (the same fixed latents each time) and ``losses.png`` (losses and
+  D outputs against the step, rewritten at each checkpoint);
+- ``checkpoints/step_NNNNNN.npz``: the last ``keep_checkpoints`` checkpoints (G, D, both
+  optimizers, the backend RNG state, the step, the open metrics interval), written atomically
+  with a format version and a checksum, and ``generator.safetensors``, G alone for sampling;
+- ``tensorboard/`` event files when the ``tensorboard`` package is installed.
+
+Resume semantics: running the same command on a folder with a checkpoint continues from the
+newest readable checkpoint (a corrupt one is skipped with a warning and renamed ``*.corrupt``).
+Asked for more steps, the run continues; asked for no more than it has, it says so and changes
+nothing; asked with other training flags, it refuses and names them. On the numpy backend a
+resumed run is bit-identical to an uninterrupted one (weights and metrics lines), because the
+batch order is a function of (seed, step) and the RNG state and open metrics interval are in
+the checkpoint. SIGINT/SIGTERM finish the step in flight, checkpoint and stop
+(:mod:`minigan.training.interrupt`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -21,13 +39,31 @@ from tqdm import tqdm
 import minigan
 from minigan import losses as gan_losses
 from minigan.data import BatchIterator, Dataset
-from minigan.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from minigan.training import tensorboard
+from minigan.training.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    checkpoint_path,
+    load_checkpoint,
+    load_latest,
+    prune_checkpoints,
+    remove_stale_temporaries,
+    save_checkpoint,
+    save_generator,
+)
 from minigan.training.images import plot_curves, save_grid
+from minigan.training.interrupt import InterruptGuard, TrainingInterrupted
 
-CHECKPOINT = "checkpoints/latest.npz"
+CHECKPOINTS = "checkpoints"
+EXPORT = "generator.safetensors"
+METRIC_KEYS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 # losses whose objectives take only D's outputs (the others need samples or embeddings)
 TRAINER_LOSSES = ("nsgan", "minimax", "lsgan", "wgan", "hinge", "rsgan", "ragan", "rahinge",
                   "f-kl", "f-rkl", "f-pearson", "f-hellinger", "f-js", "f-gan")
+
+
+class RunFinished(Exception):
+    """The run folder already holds at least the steps asked for; nothing was changed."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -62,13 +98,16 @@ class TrainConfig:
     checkpoint_interval: int = 100
     log_interval: int = 10
     n_samples: int = 64
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
     minigan_version: str = field(default_factory=lambda: minigan.__version__)
     # what the backend ran on (for numpy: whether the compiled csrc/ kernels were used)
     backend_details: dict = field(default_factory=dict)
 
-    # flags whose change makes a checkpoint incompatible with this run
-    SHAPE_KEYS = ("model", "img_size", "latent_dim", "ngf", "ndf", "loss", "gp", "n_critic",
-                  "batch_size", "seed", "data")
+    # flags a resumed run must share with its checkpoint: the architecture, and everything
+    # that decides the steps (a changed one would silently break "the same run, continued")
+    SHAPE_KEYS = ("model", "img_size", "latent_dim", "ngf", "ndf", "data", "loss", "gp",
+                  "gp_weight", "n_critic", "batch_size", "seed", "lr", "lr_d", "b1", "b2")
 
 
 def total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
@@ -99,6 +138,16 @@ class Trainer:
         z = np.random.default_rng([cfg.seed, 7]).standard_normal(
             (cfg.n_samples, cfg.latent_dim, 1, 1)).astype(np.float32)
         self.fixed_z = minigan.tensor(z, backend=self.backend)
+        self.channels = dataset.channels
+        # the open metrics interval: sums of the steps read so far, their count and seconds
+        self._sums = dict.fromkeys(METRIC_KEYS, 0.0)
+        self._n, self._seconds = 0, 0.0
+        self._unread: list[dict] = []  # steps whose values are still on the device
+        self._last_values = dict.fromkeys(METRIC_KEYS, float("nan"))
+        self._wall_base, self._session_start = 0.0, time.perf_counter()
+        self._saved_step = -1
+        self._tb = None
+        self.last_line: dict = {}
 
     # --- one step ------------------------------------------------------------------------
     def _real(self, i: int):
@@ -140,74 +189,182 @@ class Trainer:
 
     # --- the run -------------------------------------------------------------------------
     def fit(self, progress: bool = True) -> dict:
-        self._prepare_run_dir()
-        self._maybe_resume()
-        metrics_path = self.run_dir / "metrics.jsonl"
-        bar = tqdm(total=self.total, initial=self.step, disable=not progress,
-                   desc=f"{self.cfg.model} [{self.backend}]", unit="step", dynamic_ncols=True)
-        last = {}
+        """Train to ``self.total`` steps, resuming from the run folder's newest checkpoint.
+        Returns the last metrics line. Raises ``RunFinished`` (nothing to do),
+        ``TrainingInterrupted`` (after checkpointing, on SIGINT/SIGTERM), ``CheckpointError``
+        and ``NonFiniteLossError``."""
         # Losses are read on the host every step where that is free (kernels that run
         # synchronously on the CPU), else only when a log line, samples or a checkpoint is due.
-        every = 1 if minigan.get_backend(self.backend).device == "cpu" else self.cfg.log_interval
-        window_start, window_steps = time.perf_counter(), 0
-        while self.step < self.total:
-            pending = self.train_step()
-            self.step += 1
-            window_steps += 1
-            log = self.step % self.cfg.log_interval == 0 or self.step == self.total
-            sample = self.step % self.cfg.sample_interval == 0 or self.step == self.total
-            checkpoint = self.step % self.cfg.checkpoint_interval == 0 or \
-                self.step == self.total
-            bar.update(1)
-            if not (log or sample or checkpoint or self.step % every == 0):
-                continue
-            last = {k: float(v.item()) if isinstance(v, minigan.Tensor) else float(v)
-                    for k, v in pending.items()}  # waits for the queued steps
-            elapsed = (time.perf_counter() - window_start) / window_steps
-            if not all(math.isfinite(last[k]) for k in ("d_loss", "g_loss")):
+        backend = minigan.get_backend(self.backend)
+        every = 1 if backend.device == "cpu" else self.cfg.log_interval
+        delay = float(os.environ.get("MINIGAN_DEBUG_STEP_DELAY", 0) or 0)  # a test hook
+        bar = None
+        try:
+            with InterruptGuard(lambda: self.step) as guard:
+                self.open_run()
+                bar = tqdm(total=self.total, initial=self.step, disable=not progress,
+                           desc=f"{self.cfg.model} [{backend.describe()}]", unit="step",
+                           dynamic_ncols=True)
+                segment = time.perf_counter()
+                while self.step < self.total and guard.signum is None:
+                    self._unread.append(self.train_step())
+                    self.step += 1
+                    bar.update(1)
+                    if delay:
+                        time.sleep(delay)
+                    log = self.step % self.cfg.log_interval == 0 or self.step == self.total
+                    sample = self.step % self.cfg.sample_interval == 0 or \
+                        self.step == self.total
+                    checkpoint = self.step % self.cfg.checkpoint_interval == 0 or \
+                        self.step == self.total
+                    if not (log or sample or checkpoint or self.step % every == 0):
+                        continue
+                    self._read(every)  # waits for the queued steps
+                    self._seconds += time.perf_counter() - segment
+                    bar.set_postfix({k: f"{self._last_values[k]:.3f}" for k in METRIC_KEYS} |
+                                    {"img/s": f"{self._images_per_s():.0f}"})
+                    if log:
+                        self.write_metrics_line()
+                    if sample:
+                        self.save_samples()
+                    if checkpoint:
+                        self.save()
+                    # the next interval times training steps only, not this one's files
+                    segment = time.perf_counter()
+                if guard.signum is not None:
+                    if self._unread:
+                        self._read(every)
+                        self._seconds += time.perf_counter() - segment
+                    if self.step != self._saved_step and self.step > 0:
+                        self.save()
+                    raise TrainingInterrupted(guard.signum, self.step, saved=True)
+        finally:
+            if bar is not None:
                 bar.close()
-                when = f"step {self.step}" if every == 1 else \
-                    f"step {self.step} (losses are read every {every} steps on this device)"
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
+        return self.last_line
+
+    # --- the run folder ----------------------------------------------------------------------
+    def open_run(self) -> None:
+        """Check the folder against this run's flags, resume from its newest readable
+        checkpoint, drop the metrics lines and samples after it, and write config.json."""
+        run, ckpts = self.run_dir, self.run_dir / CHECKPOINTS
+        for folder in (run, run / "samples", ckpts):
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(folder)
+        found = load_latest(ckpts, quarantine=True)
+        config_path = run / "config.json"
+        if found is not None:
+            old = found[2].get("config", {})
+        else:
+            try:
+                old = json.loads(config_path.read_text()) if config_path.exists() else {}
+            except (OSError, ValueError):
+                old = {}  # a run that never checkpointed: nothing in it to protect
+        changed = [k for k in TrainConfig.SHAPE_KEYS
+                   if k in old and old[k] != getattr(self.cfg, k)]
+        if changed and found is not None:
+            raise CheckpointError(
+                f"{run} holds a run made with "
+                + ", ".join(f"--{k.replace('_', '-')}={old[k]!r}" for k in changed)
+                + " (this command: "
+                + ", ".join(f"--{k.replace('_', '-')}={getattr(self.cfg, k)!r}" for k in changed)
+                + "); resume with the same flags, or train into another --out")
+        step = 0
+        if found is not None:
+            path, arrays, meta = found
+            step = int(meta["step"])
+            if step >= self.total:
+                planned = meta.get("total", old.get("steps"))
+                state = f"finished at step {step}" if planned == step else \
+                    f"at step {step} (of {planned} planned)"
+                raise RunFinished(
+                    f"{run} is {state}; this command asks for {self.total} steps: nothing to "
+                    f"do and nothing changed (ask for more than {step} steps to continue it)")
+            self.load_state(arrays, meta)
+            print(f"resuming {run} at step {step} from {path.name}", flush=True)
+        elif (run / "metrics.jsonl").exists():
+            print(f"{run} has no checkpoint yet: starting it over from step 0", flush=True)
+        self._truncate_metrics(step)
+        for png in (run / "samples").glob("step_*.png"):
+            if png.stem[5:].isdigit() and int(png.stem[5:]) > step:
+                png.unlink()
+        atomic_write(config_path, lambda f: f.write(
+            (json.dumps(asdict(self.cfg), indent=2) + "\n").encode()))
+        self._session_start = time.perf_counter()
+        if self.cfg.tensorboard and tensorboard.available():
+            self._tb = tensorboard.TensorBoardWriter(
+                run / "tensorboard", purge_step=step + 1 if step or found else None)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Keep the complete lines up to ``step`` (a kill can leave a half-written last line,
+        and lines after the checkpoint describe steps that will run again)."""
+        path = self.run_dir / "metrics.jsonl"
+        rows = read_metrics(path)
+        kept = [r for r in rows if r["step"] <= step]
+        self.last_line = kept[-1] if kept else {}
+        if path.exists() and (len(kept) != len(rows) or
+                              len(path.read_bytes().splitlines()) != len(rows)):
+            atomic_write(path, lambda f: f.write(
+                "".join(json.dumps(r) + "\n" for r in kept).encode()))
+
+    # --- metrics -----------------------------------------------------------------------------
+    def _read(self, every: int) -> None:
+        """Fold the steps not yet read into the interval sums (one device-to-host copy for
+        all of them) and stop on a non-finite loss."""
+        entries = [(i, k, v) for i, values in enumerate(self._unread)
+                   for k, v in values.items() if k in METRIC_KEYS]
+        tensors = [v for _, _, v in entries if isinstance(v, minigan.Tensor)]
+        host = iter(minigan.stack(tensors).numpy().tolist() if tensors else [])
+        rows: list[dict] = [{} for _ in self._unread]
+        for i, k, v in entries:
+            rows[i][k] = next(host) if isinstance(v, minigan.Tensor) else float(v)
+        first = self.step - len(rows) + 1
+        for i, row in enumerate(rows):
+            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
+                where = f"step {first + i}" if every == 1 else \
+                    f"step {first + i} (read at step {self.step}; losses are read every " \
+                    f"{every} steps on this device)"
                 raise NonFiniteLossError(
-                    f"{when}: non-finite loss (d_loss={last['d_loss']}, "
-                    f"g_loss={last['g_loss']}); stopped, the last good checkpoint "
-                    f"{self.run_dir / CHECKPOINT} is kept")
-            images = self.cfg.batch_size * self.cfg.n_critic
-            last.update(step=self.step, step_time=elapsed, images_per_s=images / elapsed)
-            bar.set_postfix({k: f"{last[k]:.3f}" for k in ("d_loss", "g_loss", "D(x)",
-                                                            "D(G(z))")} |
-                            {"img/s": f"{last['images_per_s']:.0f}"})
-            if log:
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(last) + "\n")
-            if sample:
-                self.save_samples()
-            if checkpoint:
-                self.save()
-            # the next window times training steps only, not this one's files
-            window_start, window_steps = time.perf_counter(), 0
-        bar.close()
-        self.plot_losses()
-        return last
+                    f"{where}: non-finite loss (d_loss={row['d_loss']}, "
+                    f"g_loss={row['g_loss']}); stopped, the last good checkpoint in "
+                    f"{self.run_dir / CHECKPOINTS} is kept")
+            for k in METRIC_KEYS:
+                self._sums[k] += row[k]
+        self._n += len(rows)
+        if rows:
+            self._last_values = rows[-1]
+        self._unread = []
 
-    def _prepare_run_dir(self) -> None:
-        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        config_path = self.run_dir / "config.json"
-        if config_path.exists():
-            old = json.loads(config_path.read_text())
-            changed = [k for k in TrainConfig.SHAPE_KEYS if old.get(k) != getattr(self.cfg, k)]
-            if changed:
-                raise CheckpointError(
-                    f"{config_path}: this run folder was made with different "
-                    + ", ".join(f"--{k.replace('_', '-')}={old.get(k)!r}" for k in changed)
-                    + "; use another --out or the same flags")
-        config_path.write_text(json.dumps(asdict(self.cfg), indent=2) + "\n")
+    def _images_per_s(self) -> float:
+        images = self.cfg.batch_size * self.cfg.n_critic
+        return images * self._n / self._seconds if self._seconds > 0 else float("nan")
 
-    def _maybe_resume(self) -> None:
-        path = self.run_dir / CHECKPOINT
-        if path.exists():
-            self.load(path)
+    def wall_time(self) -> float:
+        """Seconds this run has trained, over all its resumes, up to now."""
+        return self._wall_base + time.perf_counter() - self._session_start
+
+    def write_metrics_line(self) -> dict:
+        """Append the interval's means to metrics.jsonl (and TensorBoard) and start the next."""
+        n = max(self._n, 1)
+        line = {"step": self.step, **{k: self._sums[k] / n for k in METRIC_KEYS},
+                "steps_averaged": self._n,
+                "lr_g": self.opt_g.param_groups[0]["lr"],
+                "lr_d": self.opt_d.param_groups[0]["lr"],
+                "step_time": self._seconds / n, "images_per_s": self._images_per_s(),
+                "wall_time": round(self.wall_time(), 3),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        if self._tb is not None:
+            self._tb.scalars(self.step, {k: line[k] for k in (
+                *METRIC_KEYS, "lr_g", "lr_d", "step_time", "images_per_s")})
+        self._sums = dict.fromkeys(METRIC_KEYS, 0.0)
+        self._n, self._seconds = 0, 0.0
+        self.last_line = line
+        return line
 
     # --- checkpoints -----------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -222,15 +379,36 @@ class Trainer:
         return arrays
 
     def save(self) -> None:
+        """Write the step's checkpoint, then G's export, then drop the oldest checkpoints and
+        redraw losses.png; each file atomically, so a kill at any point leaves the newest
+        complete checkpoint to resume from."""
         backend = minigan.get_backend(self.backend)
-        meta = {"step": self.step, "config": asdict(self.cfg),
+        meta = {"step": self.step, "total": self.total, "config": asdict(self.cfg),
                 "rng": backend.get_rng_state(),
                 "opt_g_groups": self.opt_g.state_dict()["param_groups"],
-                "opt_d_groups": self.opt_d.state_dict()["param_groups"]}
-        save_checkpoint(self.run_dir / CHECKPOINT, self.state_arrays(), meta)
+                "opt_d_groups": self.opt_d.state_dict()["param_groups"],
+                "wall_time": self.wall_time(),
+                "window": {"n": self._n, "seconds": self._seconds, "sums": self._sums}}
+        arrays = self.state_arrays()
+        save_checkpoint(checkpoint_path(self.run_dir / CHECKPOINTS, self.step), arrays, meta)
+        g_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("G.")}
+        info = {"step": self.step, "channels": self.channels, "config": asdict(self.cfg)}
+        try:
+            save_generator(self.run_dir / EXPORT, g_arrays, info)
+        except ImportError:
+            warnings.warn(f"the safetensors package is not installed: no {EXPORT} export "
+                          "(pip install safetensors)", stacklevel=2)
+        prune_checkpoints(self.run_dir / CHECKPOINTS, self.cfg.keep_checkpoints)
+        self.plot_losses()
+        if self._tb is not None:
+            self._tb.flush()
+        self._saved_step = self.step
 
     def load(self, path) -> None:
-        arrays, meta = load_checkpoint(path)
+        """Restore the state of the checkpoint at ``path``."""
+        self.load_state(*load_checkpoint(path))
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
         for prefix, module in (("G", self.G), ("D", self.D)):
             sd = {k[len(prefix) + 1:]: minigan.tensor(v, backend=self.backend)
                   for k, v in arrays.items() if k.startswith(prefix + ".")}
@@ -243,20 +421,45 @@ class Trainer:
                     state.setdefault(int(idx), {})[name] = _from_numpy(v, self.backend)
             opt.load_state_dict({"state": state, "param_groups": meta[f"{prefix}_groups"]})
         minigan.get_backend(self.backend).set_rng_state(meta["rng"])
-        self.step = int(meta["step"])
+        self.step = self._saved_step = int(meta["step"])
+        self._wall_base = float(meta.get("wall_time", 0.0))
+        window = meta.get("window") or {}
+        self._n = int(window.get("n", 0))
+        self._seconds = float(window.get("seconds", 0.0))
+        self._sums = {k: float(window.get("sums", {}).get(k, 0.0)) for k in METRIC_KEYS}
 
     # --- outputs ---------------------------------------------------------------------------
     def save_samples(self) -> None:
         images = generate(self.G, self.fixed_z)
-        save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png", nrow=8)
+        pixels = save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png",
+                           nrow=8)
+        if self._tb is not None:
+            self._tb.image("samples", self.step, pixels)
 
     def plot_losses(self) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
+        rows = read_metrics(self.run_dir / "metrics.jsonl")
+        if not rows:
             return
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line]
-        plot_curves({"d_loss": [r["d_loss"] for r in rows],
-                     "g_loss": [r["g_loss"] for r in rows]}, self.run_dir / "losses.png")
+        steps = [r["step"] for r in rows]
+        plot_curves(steps, [{k: [r[k] for r in rows] for k in ("d_loss", "g_loss")},
+                            {k: [r[k] for r in rows] for k in ("D(x)", "D(G(z))")}],
+                    self.run_dir / "losses.png")
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The complete lines of a metrics.jsonl, in order (a torn last line is skipped)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
 
 
 def generate(G, z) -> np.ndarray:
