@@ -19,6 +19,7 @@ from minigan.losses.tricks import truncated_noise
 from minigan.training.checkpoint import (
     CheckpointError,
     CheckpointWarning,
+    NoReadableCheckpoint,
     load_generator_export,
     load_latest,
 )
@@ -42,7 +43,12 @@ def load_generator(source: str | Path, backend: str | None = None):
         try:
             arrays, info = load_generator_export(source / EXPORT)
         except CheckpointError as e:
-            found = load_latest(source / CHECKPOINTS)
+            try:
+                found = load_latest(source / CHECKPOINTS)
+            except NoReadableCheckpoint as none:
+                raise CheckpointError(f"{e}; and no readable checkpoint in {none.folder} ("
+                                      + "; ".join(none.problems) + "): nothing to sample") \
+                    from None
             if found is None:
                 raise CheckpointError(f"{e}, and {source / CHECKPOINTS} holds no checkpoint: "
                                       "nothing to sample (train the run first)") from None

@@ -40,23 +40,29 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt or does not fit the model."""
 
 
+class NoReadableCheckpoint(CheckpointError):
+    """Every checkpoint of a folder is unreadable; ``problems`` says why, file by file."""
+
+    def __init__(self, folder, problems: list[str]):
+        self.folder, self.problems = Path(folder), problems
+        super().__init__(
+            f"no readable checkpoint in {folder}: " + "; ".join(problems) + ". Move the "
+            "broken files away to start this run over from step 0, or train into another --out")
+
+
 class CheckpointWarning(UserWarning):
     """A checkpoint was skipped (corrupt, truncated, another format); an older one is used."""
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
+def atomic_write(path: str | os.PathLike, write, delay: float = 0.0) -> None:
     """Call ``write(file)`` on a temporary file, fsync it, then rename it to ``path``.
-
-    ``MINIGAN_DEBUG_WRITE_DELAY`` (seconds) sleeps between writing the bytes and the rename: the
-    tests widen the window in which a ``kill -9`` lands in the middle of a write with it.
-    """
+    ``delay`` seconds pass between the bytes and the rename (a test hook, below)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
-            delay = float(os.environ.get("MINIGAN_DEBUG_WRITE_DELAY", 0) or 0)
             if delay > 0:
                 f.flush()
                 time.sleep(delay)
@@ -103,7 +109,10 @@ def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     doc = {"format": FORMAT, "checksum": _digest(payload, _meta_json(meta)), "meta": meta}
     payload[META_KEY] = np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8)
-    atomic_write(path, lambda f: np.savez(f, **payload))
+    # MINIGAN_DEBUG_CHECKPOINT_DELAY (seconds) holds every checkpoint write open that long
+    # before its rename: the tests land a kill -9 in the middle of a write with it
+    delay = float(os.environ.get("MINIGAN_DEBUG_CHECKPOINT_DELAY", 0) or 0)
+    atomic_write(path, lambda f: np.savez(f, **payload), delay)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
@@ -189,9 +198,7 @@ def load_latest(folder: str | os.PathLike, quarantine: bool = False):
                           CheckpointWarning, stacklevel=2)
         return path, arrays, meta
     if problems:
-        raise CheckpointError(
-            f"no readable checkpoint in {folder}: " + "; ".join(problems) + ". Move the "
-            "broken files away to start this run over from step 0, or train into another --out")
+        raise NoReadableCheckpoint(folder, problems)
     return None
 
 
