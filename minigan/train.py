@@ -15,9 +15,10 @@ from minigan.backends import BackendNotImplementedError, BackendUnavailableError
 from minigan.data import DATASETS, DataError
 from minigan.data import load as load_dataset
 from minigan.models import MODELS
-from minigan.training.checkpoint import CheckpointError, CheckpointWarning
+from minigan.training.checkpoint import CheckpointError, CheckpointWarning, list_checkpoints
 from minigan.training.interrupt import TrainingInterrupted
 from minigan.training.trainer import (
+    CHECKPOINTS,
     TRAINER_LOSSES,
     NonFiniteLossError,
     RunFinished,
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.backend == "triton":
         backend.set_tf32(args.tf32)
     out = args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.resume and not list_checkpoints(f"{out}/{CHECKPOINTS}"):
+        print(f"minigan.train: --resume: {out} holds no checkpoint to resume (without "
+              "--resume the same command starts it)", file=sys.stderr)
+        return 1
     fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
     cfg = TrainConfig(**{**fields, "out": out})
     try:

@@ -405,3 +405,30 @@ def test_progress_bar_names_the_kernels(tmp_path):
     expected = "numpy + C++ kernels" if compiled.CPU is not None else \
         "numpy (the C++ kernels are not built"
     assert f"dcgan [{expected}" in proc.stderr
+
+
+def test_resume_flag_needs_a_checkpoint(tmp_path, capsys):
+    out = tmp_path / "nothing"
+    assert train_main(["dcgan", *TINY, "--steps", "1", "--out", str(out), "--resume"]) == 1
+    assert "holds no checkpoint to resume" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_install_says_whether_the_kernels_were_built(tmp_path):
+    """pip shows a build's output with -v; ``python -m minigan`` says it at any time."""
+    build = [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+             "--build-temp", str(tmp_path / "tmp")]
+    for env, reason in (({"MINIGAN_BUILD_EXTENSION": "0"}, "MINIGAN_BUILD_EXTENSION=0"),
+                        ({"CC": "false", "CXX": "false"}, "the compiler failed")):
+        proc = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **env})
+        assert proc.returncode == 0, proc.stderr
+        assert "minigan: the compiled CPU kernels (minigan.kernels._C) were not built: " \
+               f"{reason}" in proc.stderr
+    from minigan.kernels import compiled
+    proc = subprocess.run([sys.executable, "-m", "minigan"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0
+    numpy_line = next(line for line in proc.stdout.splitlines() if "numpy " in line)
+    assert ("C++ kernels" in numpy_line) == (compiled.CPU is not None)
+    assert "not built" in numpy_line or compiled.CPU is not None
