@@ -283,7 +283,11 @@ class Trainer:
                 raise RunFinished(
                     f"{run} is {state}; this command asks for {self.total} steps: nothing to "
                     f"do and nothing changed (ask for more than {step} steps to continue it)")
-            self.load_state(arrays, meta)
+            try:
+                self.load_state(arrays, meta)
+            except (KeyError, ValueError, TypeError, RuntimeError) as e:
+                raise CheckpointError(f"{path}: does not fit this run's models and optimizers "
+                                      f"({e}); train into another --out") from None
             print(f"resuming {run} at step {step} from {path.name}", flush=True)
         elif (run / "metrics.jsonl").exists():
             print(f"{run} has no checkpoint yet: starting it over from step 0", flush=True)
