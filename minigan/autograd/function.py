@@ -21,17 +21,34 @@ _FREED = ("Trying to backward through the graph a second time (or to use saved t
           "they were freed). Pass retain_graph=True to the first backward/grad call.")
 
 
+def _check_versions(node, recorded, what: str) -> None:
+    """torch's version-counter check: a tensor saved for backward must not have been written
+    in place since (its values would no longer be the ones the forward used)."""
+    for i, (box, version) in enumerate(recorded):
+        if box is not None and box[0] != version:
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: {what} {i} of {node.name} is at version {box[0]}; "
+                f"expected version {version} instead. Use out-of-place ops (or clone()) on "
+                f"tensors a backward still needs")
+
+
 class Function:
     """Base class of every op. Subclasses define static ``forward`` and ``backward``."""
 
     differentiable_outputs: tuple[int, ...] | None = None  # None: every output
+    # view ops: the output aliases the storage of this positional argument when the backend
+    # returns a view (it then shares the argument's version counter, as torch's views do)
+    view_of: int | None = None
 
     def __init__(self):
         self.next_edges: tuple = ()
         self.needs_input_grad: tuple[bool, ...] = ()
         self.backend = None
         self._saved: tuple | None = ()
+        self._saved_versions: tuple = ()
         self._saved_out: tuple | None = None
+        self._saved_out_versions: tuple = ()
         self._want_outputs = False
         self._n_out = 1
         self._released = False
@@ -46,11 +63,14 @@ class Function:
 
     def save_for_backward(self, *tensors) -> None:
         self._saved = tensors
+        self._saved_versions = tuple((t._version, t._version[0]) if hasattr(t, "_version")
+                                     else (None, 0) for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple:
         if self._released:
             raise RuntimeError(f"{type(self).__name__}: {_FREED}")
+        _check_versions(self, self._saved_versions, "saved tensor")
         return self._saved
 
     def save_outputs(self) -> None:
@@ -61,6 +81,7 @@ class Function:
     def saved_outputs(self) -> tuple:
         if self._released:
             raise RuntimeError(f"{type(self).__name__}: {_FREED}")
+        _check_versions(self, self._saved_out_versions, "output")
         from minigan.autograd.tensor import Tensor
         return tuple(Tensor._from_node(a, self.backend, self, i)
                      for i, a in enumerate(self._saved_out))
@@ -106,6 +127,13 @@ class Function:
             grad_out = requires_grad and (diff is None or i in diff) and \
                 backend.dtype(o).kind == "f"
             results.append(Tensor._from_node(o, backend, ctx if grad_out else None, i))
+        if cls.view_of is not None:
+            src = args[cls.view_of]
+            for r in results:
+                if backend.shares_storage(r.array, src.array):
+                    r._version, r._view = src._version, True
+        if requires_grad and ctx._want_outputs:
+            ctx._saved_out_versions = tuple((r._version, r._version[0]) for r in results)
         return tuple(results) if isinstance(raw, tuple) else results[0]
 
     @staticmethod

@@ -453,6 +453,8 @@ class Norm2(Function):
 
 # --- layout -------------------------------------------------------------------------------
 class Reshape(Function):
+    view_of = 0
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -464,6 +466,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    view_of = 0
+
     @staticmethod
     def forward(ctx, a, dims):
         ctx.dims = dims
@@ -476,6 +480,8 @@ class Permute(Function):
 
 
 class Expand(Function):
+    view_of = 0
+
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -487,6 +493,8 @@ class Expand(Function):
 
 
 class GetItem(Function):
+    view_of = 0
+
     @staticmethod
     def forward(ctx, a, index):
         ctx.shape, ctx.index = a.shape, index

@@ -45,7 +45,10 @@ class Tensor:
     torch's detached view of the same storage.
     """
 
-    __slots__ = ("array", "_be", "requires_grad", "grad", "grad_fn", "_output_nr", "__weakref__")
+    # _version: a one-element list shared by every alias of the storage (.data, detach(),
+    # views), bumped by each in-place write; _view: made by a view op from another tensor
+    __slots__ = ("array", "_be", "requires_grad", "grad", "grad_fn", "_output_nr", "_version",
+                 "_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's reflected ops
 
     def __init__(self, array, backend: Backend | str | None = None, requires_grad: bool = False):
@@ -55,12 +58,20 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._output_nr = 0
+        self._version, self._view = [0], False
 
     @classmethod
     def _from_node(cls, array, backend, node, output_nr) -> Tensor:
         t = cls.__new__(cls)
         t.array, t._be, t.grad, t.grad_fn, t._output_nr = array, backend, None, node, output_nr
         t.requires_grad = node is not None
+        t._version, t._view = [0], False
+        return t
+
+    def _alias(self) -> Tensor:
+        """A new Tensor on the same storage and version counter, outside the graph."""
+        t = Tensor(self.array, self._be)
+        t._version, t._view = self._version, self._view
         return t
 
     # --- attributes ----------------------------------------------------------------------
@@ -86,14 +97,19 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        return Tensor(self.array, self._be)
+        """The same storage, detached from the graph: in-place writes through it (init
+        functions, weight clipping) change this tensor, as in torch."""
+        return self._alias()
 
     @data.setter
     def data(self, other: Tensor) -> None:
+        """Rebind this tensor to other storage (torch's ``x.data = y``)."""
         if isinstance(other, Tensor):  # the storage may live on another backend (Module.to)
             self.array, self._be = other.array, other._be
+            self._version, self._view = other._version, other._view
         else:
             self.array = other
+            self._version, self._view = [0], False
 
     def size(self, dim: int | None = None):
         return self.shape if dim is None else self.shape[_norm_dim(dim, self.ndim, "size")]
@@ -146,7 +162,15 @@ class Tensor:
         return int(self.item())
 
     def detach(self) -> Tensor:
-        return Tensor(self.array, self._be)
+        return self._alias()
+
+    def detach_(self) -> Tensor:
+        """Make this tensor a leaf that does not require grad (in place)."""
+        if self._view and self.requires_grad:
+            raise RuntimeError("detach_(): a view of a tensor that requires grad cannot be "
+                               "detached in place; use detach()")
+        self.grad_fn, self._output_nr, self.requires_grad = None, 0, False
+        return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf and not requires_grad:
@@ -399,6 +423,224 @@ class Tensor:
             return self.abs().sum(dims, keepdim)
         return (self.abs() ** p).sum(dims, keepdim) ** (1.0 / p)
 
+    # --- in place: writes into the storage every alias shares (.data, detach(), views) ------
+    def _inplace(self, op: str, compute, constant: bool = False) -> Tensor:
+        """Write ``compute(src)`` into this tensor's storage and bump its version counter.
+
+        With grad mode on, a non-leaf tensor (or one written from a tensor that requires
+        grad) takes the result's place in the graph, computed from a clone of its old value so
+        the result's backward sees the values the forward used (torch rebases the history the
+        same way). ``constant`` results (fill, random) do not depend on the old value.
+        """
+        from minigan.autograd.grad_mode import is_grad_enabled, no_grad
+        grad_on = is_grad_enabled()
+        if grad_on and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad (shape {self.shape}) is used in an "
+                f"in-place operation; write it under `with minigan.no_grad():` or through "
+                f"`.data`, as in torch")
+        if constant:
+            with no_grad():
+                result = compute(self)
+        else:
+            result = compute(self.clone() if grad_on and self.requires_grad else self)
+        if not isinstance(result, Tensor):
+            result = Tensor(self._be.full(self.shape, result, self.dtype), self._be)
+        if result._be is not self._be:
+            raise ValueError(f"{op}: tensors on different backends ({self.backend} and "
+                             f"{result.backend})")
+        if result.shape != self.shape:
+            try:
+                _check_broadcast(result.shape, self.shape, op)
+                if len(result.shape) > self.ndim or any(
+                        r not in (1, s) for r, s in zip(reversed(result.shape),
+                                                        reversed(self.shape))):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"{op}: the result's shape {result.shape} does not fit the "
+                                 f"tensor written in place, of shape {self.shape}") from None
+            result = result.expand(self.shape)
+        if result.dtype != self.dtype:
+            if self.dtype.kind in "biu" and result.dtype.kind == "f":
+                raise TypeError(f"{op}: a {result.dtype} result cannot be written into a "
+                                f"{self.dtype} tensor in place (as in torch)")
+            result = result.to(self.dtype)
+        tracked = grad_on and result.requires_grad
+        if tracked and self._view:
+            raise RuntimeError(
+                f"{op}: an in-place write that autograd must record, into a view (shape "
+                f"{self.shape}) of another tensor, is not supported; use the out-of-place op")
+        try:
+            self._be.copy_into(self.array, result.array)
+        except (ValueError, RuntimeError) as e:
+            raise RuntimeError(f"{op}: cannot write into this tensor of shape {self.shape} "
+                               f"({e}); an expanded tensor has several elements on one memory "
+                               f"location: clone() it first") from None
+        self._version[0] += 1
+        if tracked:
+            self.grad_fn, self._output_nr, self.requires_grad = \
+                result.grad_fn, result._output_nr, True
+        elif grad_on and self.grad_fn is not None:  # overwritten by a constant
+            self.grad_fn, self._output_nr, self.requires_grad = None, 0, False
+        return self
+
+    def fill_(self, value) -> Tensor:
+        return self._inplace("fill_", lambda src: Tensor(
+            self._be.full(self.shape, value.item() if isinstance(value, Tensor) else value,
+                          self.dtype), self._be), constant=True)
+
+    def zero_(self) -> Tensor:
+        return self.fill_(0)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
+        if generator is not None:
+            raise TypeError("normal_: generator= is not supported; seed with "
+                            "minigan.manual_seed")
+        if self.dtype.kind != "f":
+            raise TypeError(f"normal_: expects a floating tensor, got {self.dtype}")
+        return self._inplace("normal_", lambda src: Tensor(
+            self._be.randn(self.shape, self.dtype), self._be) * std + mean, constant=True)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
+        if generator is not None:
+            raise TypeError("uniform_: generator= is not supported; seed with "
+                            "minigan.manual_seed")
+        if self.dtype.kind != "f":
+            raise TypeError(f"uniform_: expects a floating tensor, got {self.dtype}")
+        return self._inplace("uniform_", lambda src: Tensor(
+            self._be.rand(self.shape, self.dtype), self._be) * (b - a) + a, constant=True)
+
+    def bernoulli_(self, p: float = 0.5, generator=None) -> Tensor:
+        if generator is not None:
+            raise TypeError("bernoulli_: generator= is not supported")
+        return self._inplace("bernoulli_", lambda src: Tensor(
+            self._be.rand(self.shape, np.float32), self._be) < p, constant=True)
+
+    def copy_(self, src, non_blocking: bool = False) -> Tensor:
+        if not isinstance(src, Tensor):
+            raise TypeError(f"copy_: expects a Tensor, got {type(src).__name__}")
+        if src._be is not self._be:  # a host round trip, as torch's cross-device copy
+            src = src.detach().to(backend=self.backend)
+        return self._inplace("copy_", lambda _: src)
+
+    def add_(self, other, alpha=1) -> Tensor:
+        return self._inplace("add_", lambda s: s + (other if alpha == 1 else other * alpha))
+
+    def sub_(self, other, alpha=1) -> Tensor:
+        return self._inplace("sub_", lambda s: s - (other if alpha == 1 else other * alpha))
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace("mul_", lambda s: s * other)
+
+    def div_(self, other) -> Tensor:
+        return self._inplace("div_", lambda s: s / other)
+
+    def pow_(self, exponent) -> Tensor:
+        return self._inplace("pow_", lambda s: s ** exponent)
+
+    def clamp_(self, min=None, max=None) -> Tensor:  # noqa: A002 - torch's names
+        return self._inplace("clamp_", lambda s: s.clamp(min, max))
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_min_", lambda s: s.clamp(min, None))
+
+    def clamp_max_(self, max) -> Tensor:  # noqa: A002
+        return self._inplace("clamp_max_", lambda s: s.clamp(None, max))
+
+    def masked_fill(self, mask, value) -> Tensor:
+        """``value`` where ``mask`` is true (broadcast), this tensor elsewhere."""
+        import minigan
+        if not isinstance(mask, Tensor) or mask.dtype != np.bool_:
+            raise TypeError("masked_fill: mask must be a bool Tensor")
+        return minigan.where(mask, value, self)
+
+    def masked_fill_(self, mask, value) -> Tensor:
+        return self._inplace("masked_fill_", lambda s: s.masked_fill(mask, value))
+
+    def neg_(self) -> Tensor:
+        return self._inplace("neg_", lambda s: -s)
+
+    def abs_(self) -> Tensor:
+        return self._inplace("abs_", lambda s: s.abs())
+
+    def exp_(self) -> Tensor:
+        return self._inplace("exp_", lambda s: s.exp())
+
+    def log_(self) -> Tensor:
+        return self._inplace("log_", lambda s: s.log())
+
+    def sqrt_(self) -> Tensor:
+        return self._inplace("sqrt_", lambda s: s.sqrt())
+
+    def tanh_(self) -> Tensor:
+        return self._inplace("tanh_", lambda s: s.tanh())
+
+    def sigmoid_(self) -> Tensor:
+        return self._inplace("sigmoid_", lambda s: s.sigmoid())
+
+    def relu_(self) -> Tensor:
+        return self._inplace("relu_", lambda s: s.relu())
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value`` in place: basic indices (write through a view) and integer
+        arrays or lists (torch's index_put_), without autograd history."""
+        from minigan.autograd.grad_mode import is_grad_enabled
+        if is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor)
+                                                         and value.requires_grad)):
+            raise RuntimeError(
+                f"setitem: an indexed write into a tensor (shape {self.shape}) that autograd "
+                f"would have to record is not supported; build the result out of place (cat, "
+                f"where) or write under `with minigan.no_grad():`")
+        if isinstance(value, Tensor):
+            if value._be is not self._be:
+                raise ValueError(f"setitem: tensors on different backends ({self.backend} and "
+                                 f"{value.backend})")
+            value = value.array if value.dtype == self.dtype else value.to(self.dtype).array
+        else:
+            value = self._be.asarray(np.asarray(value, dtype=self.dtype))
+        try:
+            try:
+                key = _basic_index(index, self.shape)
+            except TypeError:  # integer arrays, lists, boolean masks
+                self._be.setitem(self.array, _host_index(index), value)
+            else:
+                view = self._be.k.getitem(self.array, key)
+                if self._be.shares_storage(view, self.array):
+                    self._be.copy_into(view, value)
+                else:  # a negative step: the backend's own indexed write
+                    self._be.setitem(self.array, key, value)
+        except (ValueError, RuntimeError, IndexError) as e:
+            raise ValueError(f"setitem: cannot write a value of shape {tuple(value.shape)} "
+                             f"into {index!r} of a tensor of shape {self.shape} ({e})") from None
+        self._version[0] += 1
+
+    def resize_(self, *sizes) -> Tensor:
+        """New shape; the values are kept when the element count is (a view), else the
+        storage is new and uninitialised, as in torch."""
+        shape = _shape_arg(sizes)
+        if self.requires_grad:
+            raise RuntimeError("resize_: not allowed on a tensor that requires grad")
+        if int(np.prod(shape, dtype=np.int64)) == self.numel():
+            self.array = self._be.k.reshape(self.array, shape)
+        else:
+            self.array, self._version, self._view = self._be.empty(shape, self.dtype), [0], \
+                False
+        return self
+
     # --- shape ---------------------------------------------------------------------------
     def reshape(self, *shape):
         shape = _infer_shape(_shape_arg(shape), self.numel(), "reshape", self.shape)
@@ -551,6 +793,17 @@ def _infer_shape(shape: tuple, numel: int, op: str, old: tuple) -> tuple:
         raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old} "
                          f"({numel} elements)")
     return shape
+
+
+def _host_index(index):
+    """An advanced index with host arrays (tensors turned into numpy integer/bool arrays)."""
+    def one(i):
+        if isinstance(i, Tensor):
+            return i._be.to_numpy(i.array)
+        if isinstance(i, (list, range)):
+            return np.asarray(i)
+        return i
+    return tuple(one(i) for i in index) if isinstance(index, tuple) else one(index)
 
 
 def _basic_index(index, shape) -> tuple:

@@ -139,6 +139,20 @@ class Backend:
         """A new array with a's values (the storage is not shared)."""
         raise NotImplementedError
 
+    # --- in-place writes and aliasing (torch's .data, views and in-place methods) ------------
+    def copy_into(self, dst, src) -> None:  # pragma: no cover - interface
+        """Write ``src`` (an array of this backend, broadcast to dst's shape and cast to its
+        dtype) into ``dst``'s storage, so every array aliasing it sees the new values."""
+        raise NotImplementedError
+
+    def setitem(self, dst, index, src) -> None:  # pragma: no cover - interface
+        """``dst[index] = src`` in place (basic or integer-array index, src broadcast)."""
+        raise NotImplementedError
+
+    def shares_storage(self, a, b) -> bool:  # pragma: no cover - interface
+        """Whether the two arrays are views of the same memory."""
+        raise NotImplementedError
+
     # --- random numbers: the backend's own generator, seeded by minigan.manual_seed --------
     def seed(self, seed: int) -> None:  # pragma: no cover - interface
         raise NotImplementedError

@@ -37,6 +37,12 @@ def _arg_reduce(fn, argfn):
     return kernel
 
 
+def _getitem(a, index):
+    """Basic indexing as a view, also when every dim is indexed by an integer (numpy would
+    return a scalar copy; the trailing Ellipsis makes it a 0-d view, as torch's)."""
+    return a[index] if Ellipsis in index else a[index + (Ellipsis,)]
+
+
 def _slice_backward(g, index, shape):
     out = np.zeros(shape, dtype=g.dtype)
     out[index] = g
@@ -69,7 +75,7 @@ _TABLE = {
     "sum": _reduce(np.sum), "amax": _reduce(np.amax), "amin": _reduce(np.amin),
     "max_dim": _arg_reduce(np.max, np.argmax), "min_dim": _arg_reduce(np.min, np.argmin),
     "reshape": np.reshape, "permute": np.transpose, "broadcast_to": np.broadcast_to,
-    "getitem": lambda a, index: a[index], "slice_backward": _slice_backward,
+    "getitem": _getitem, "slice_backward": _slice_backward,
     "index_select": lambda a, axis, index: np.take(a, index, axis=axis),
     "index_add": _index_add,
     "pad_constant": lambda a, widths, value: np.pad(a, widths, constant_values=value),
@@ -137,6 +143,15 @@ class NumpyBackend(Backend):
 
     def copy(self, a):
         return a.copy()
+
+    def copy_into(self, dst, src) -> None:
+        np.copyto(dst, src, casting="unsafe")
+
+    def setitem(self, dst, index, src) -> None:
+        dst[index] = src
+
+    def shares_storage(self, a, b) -> bool:
+        return np.may_share_memory(a, b)
 
     # random numbers from the backend's own generator (seeded by minigan.manual_seed)
     def seed(self, seed: int) -> None:

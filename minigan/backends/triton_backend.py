@@ -154,6 +154,20 @@ class TritonBackend(Backend):
     def copy(self, a):
         return a.clone(memory_format=torch.contiguous_format)
 
+    def copy_into(self, dst, src) -> None:
+        dst.copy_(src)  # a storage copy (torch casts and broadcasts; no arithmetic)
+
+    def setitem(self, dst, index, src) -> None:
+        if isinstance(index, tuple):
+            index = tuple(torch.as_tensor(i, device=dst.device)
+                          if isinstance(i, (list, np.ndarray)) else i for i in index)
+        elif isinstance(index, (list, np.ndarray)):
+            index = torch.as_tensor(index, device=dst.device)
+        dst[index] = src
+
+    def shares_storage(self, a, b) -> bool:
+        return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
     def synchronize(self) -> None:
         if self.device == "cuda":
             torch.cuda.synchronize()

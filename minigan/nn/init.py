@@ -1,7 +1,8 @@
 """Weight initializations with torch.nn.init's names, gains and fan rules.
 
-Each fills a tensor in place (its storage is replaced under no_grad, the Tensor object and
-its requires_grad stay) with samples from the tensor's backend generator, and returns it.
+Each writes into a tensor's storage in place (under no_grad, so parameters qualify; every alias
+such as ``m.weight.data`` sees the values, as in torch) samples from the tensor's backend
+generator, and returns it.
 The distributions are torch's; the samples are not (each library has its own generator).
 """
 
@@ -60,8 +61,8 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def _overwrite(tensor: Tensor, values: Tensor) -> Tensor:
-    with no_grad():
-        tensor.data = values.to(tensor.dtype)
+    with no_grad():  # into the storage: a parameter initialised through .data changes too
+        tensor.copy_(values)
     return tensor
 
 

@@ -375,11 +375,11 @@ class Module:
         if problems:
             raise RuntimeError(f"load_state_dict for {type(self).__name__}: "
                                + "; ".join(problems))
-        with no_grad():
+        with no_grad():  # into the existing storage: .data aliases see the loaded values
             for key, target in own.items():
                 if key in state_dict:
-                    target.data = minigan.tensor(state_dict[key], dtype=target.dtype,
-                                                 backend=target.backend)
+                    target.copy_(minigan.tensor(state_dict[key], dtype=target.dtype,
+                                                backend=target.backend))
         return IncompatibleKeys(missing, unexpected)
 
     # --- repr ----------------------------------------------------------------------------------

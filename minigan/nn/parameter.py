@@ -26,6 +26,7 @@ class Parameter(Tensor):
             raise TypeError(f"Parameter: only floating tensors can require grad, got "
                             f"{data.dtype} (pass requires_grad=False)")
         super().__init__(data.array, data.backend, requires_grad)
+        self._version = data._version  # the same storage: writes through either are counted
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

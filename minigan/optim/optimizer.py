@@ -139,6 +139,8 @@ class Optimizer:
             for group, params in work:
                 for same_backend in _by_backend(params):
                     self._update(group, same_backend)
+                for p in params:  # written in place: a graph that saved p can no longer
+                    p._version[0] += 1  # backward through it (torch's version check)
         return loss
 
     def _params_with_grad(self, group: dict[str, Any], group_index: int) -> list[Tensor]:
