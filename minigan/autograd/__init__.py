@@ -6,7 +6,7 @@ from minigan.autograd.function import Function, run_backward
 from minigan.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigan.autograd.tensor import Tensor
 
-__all__ = ["Tensor", "Function", "backward", "grad", "no_grad", "enable_grad",
+__all__ = ["Tensor", "Function", "Variable", "backward", "grad", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled"]
 
 
@@ -57,10 +57,15 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None,
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool = False,
          materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` w.r.t. ``inputs``, returned, not accumulated
-    (torch.autograd.grad). With ``create_graph=True`` they can be differentiated again."""
+    (torch.autograd.grad). With ``create_graph=True`` they can be differentiated again.
+    ``only_inputs`` is torch's deprecated argument: True is what grad always does; False is
+    refused (torch ignores it with a warning)."""
+    if not only_inputs:
+        raise ValueError("grad: only_inputs=False is not supported (torch ignores it and "
+                         "computes the inputs' gradients only); drop the argument")
     outputs = _as_list(outputs)
     inputs_list = _as_list(inputs)
     for i, t in enumerate(inputs_list):
@@ -82,3 +87,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
             g = g.detach()
         result.append(g)
     return tuple(result)
+
+
+def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa: N802
+    """torch's deprecated wrapper: the tensor itself (``requires_grad=True`` gives a leaf alias
+    of it that requires grad)."""
+    from minigan.legacy import Variable as _variable
+    return _variable(data, requires_grad, volatile)

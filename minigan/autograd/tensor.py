@@ -51,7 +51,15 @@ class Tensor:
                  "_view", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to Tensor's reflected ops
 
-    def __init__(self, array, backend: Backend | str | None = None, requires_grad: bool = False):
+    def __init__(self, array=None, backend: Backend | str | None = None,
+                 requires_grad: bool = False, *more_sizes):
+        if array is None or type(array) in (int, list, tuple) or \
+                (type(backend) is int and type(array) is int):
+            # torch's legacy constructor: Tensor(2, 3) (zeros; torch leaves them
+            # uninitialised), Tensor([1, 2]) (data), Tensor() (empty): the default float dtype
+            args = () if array is None else (array,) + tuple(
+                a for a in (backend, requires_grad, *more_sizes) if type(a) is int)
+            array, backend, requires_grad = _legacy_array(args), None, False
         self.array = array
         self._be = get_backend(backend)
         self.requires_grad = bool(requires_grad)
@@ -192,8 +200,82 @@ class Tensor:
     def contiguous(self) -> Tensor:
         return self
 
-    def to(self, dtype=None, backend: str | None = None) -> Tensor:
-        """Cast (differentiable) and/or move to another backend (a leaf copy)."""
+    @property
+    def device(self):
+        """torch's device of this tensor's backend: cpu for numpy, cuda for the GPU backend."""
+        from minigan.device import device_of
+        return device_of(self._be.name)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def cuda(self, device=None, non_blocking: bool = False) -> Tensor:
+        from minigan.device import cuda_backend
+        return self.to(backend=cuda_backend())
+
+    def cpu(self) -> Tensor:
+        from minigan.device import CPU_BACKEND
+        return self.to(backend=CPU_BACKEND)
+
+    def type(self, dtype=None, non_blocking: bool = False):
+        """Without an argument, torch's type string ('torch.FloatTensor'); with a legacy type
+        (``FloatTensor``, ``'torch.cuda.LongTensor'``) or a dtype, the converted tensor."""
+        from minigan import legacy
+        if dtype is None:
+            return legacy.type_name(self.dtype, self.device)
+        dt, dev = legacy.resolve(dtype)
+        return self.to(dt, backend=None if dev is None else dev.backend)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype, backend=other.backend)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.zeros, _shape_arg(size), dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.ones, _shape_arg(size), dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(np.zeros, _shape_arg(size), dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, device=None,
+                 requires_grad: bool = False) -> Tensor:
+        return self._new(lambda shape, dtype: np.full(shape, fill_value, dtype),
+                         _shape_arg((size,)), dtype, device, requires_grad)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        return self._new(lambda shape, dtype: np.asarray(data, dtype=dtype), None, dtype, device,
+                         requires_grad)
+
+    def _new(self, make, shape, dtype, device, requires_grad) -> Tensor:
+        from minigan.device import backend_for
+        be = self._be if device is None else get_backend(backend_for(device))
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        return Tensor(be.asarray(make(shape, dtype)), be, requires_grad=requires_grad)
+
+    def to(self, *args, dtype=None, backend: str | None = None, device=None,
+           non_blocking: bool = False, copy: bool = False) -> Tensor:
+        """Cast (differentiable) and/or move to another backend (a leaf copy). Takes torch's
+        forms too: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``, where a
+        device is 'cpu' (numpy), 'cuda' (the GPU backend), a ``minigan.device`` or a backend
+        name."""
+        from minigan.device import backend_for, is_device_like
+        for a in args:
+            if a is None:
+                continue
+            if isinstance(a, Tensor):
+                dtype, backend = a.dtype, a.backend
+            elif is_device_like(a):
+                backend = backend_for(a)
+            else:
+                try:
+                    dtype = np.dtype(a)
+                except TypeError:
+                    raise TypeError(f"to: {a!r} is neither a device ('cpu', 'cuda'), a dtype "
+                                    f"nor a tensor") from None
+        if device is not None:
+            backend = backend_for(device)
         t = self
         if backend is not None and get_backend(backend) is not self._be:
             dst = get_backend(backend)
@@ -201,7 +283,15 @@ class Tensor:
                        requires_grad=self.requires_grad)
         if dtype is not None and np.dtype(dtype) != t.dtype:
             t = ops.Cast.apply(t, np.dtype(dtype))
+        if copy and t is self:
+            t = self.clone()
         return t
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def int(self) -> Tensor:
+        return self.to(np.int32)
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -362,10 +452,17 @@ class Tensor:
     clip = clamp
 
     # --- reductions ----------------------------------------------------------------------
-    def sum(self, dim=None, keepdim: bool = False):
-        return ops.Sum.apply(self, _norm_dims(dim, self.ndim, "sum"), keepdim)
+    def sum(self, dim=None, keepdim: bool = False, dtype=None):
+        if isinstance(dim, (tuple, list)) and not dim:
+            dim = None  # torch reduces every dim for dim=() (and [])
+        out = ops.Sum.apply(self, _norm_dims(dim, self.ndim, "sum"), keepdim)
+        return out if dtype is None else out.to(dtype)
 
-    def mean(self, dim=None, keepdim: bool = False):
+    def mean(self, dim=None, keepdim: bool = False, dtype=None):
+        if isinstance(dim, (tuple, list)) and not dim:
+            dim = None
+        if dtype is not None:
+            return self.to(dtype).mean(dim, keepdim)
         dims = _norm_dims(dim, self.ndim, "mean")
         count = int(np.prod([self.shape[d] for d in dims], dtype=np.int64))
         return self.sum(dims, keepdim) / count
@@ -422,6 +519,80 @@ class Tensor:
         if p == 1:
             return self.abs().sum(dims, keepdim)
         return (self.abs() ** p).sum(dims, keepdim) ** (1.0 / p)
+
+    # --- torch's named arithmetic methods ----------------------------------------------------
+    def add(self, other, alpha=1) -> Tensor:
+        return self + (other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1) -> Tensor:
+        return self - (other if alpha == 1 else other * alpha)
+
+    def mul(self, other) -> Tensor:
+        return self * other
+
+    def div(self, other) -> Tensor:
+        return self / other
+
+    def matmul(self, other) -> Tensor:
+        return self @ other
+
+    def mm(self, other) -> Tensor:
+        if self.ndim != 2 or other.ndim != 2:
+            raise ValueError(f"mm: expects two 2-d tensors, got shapes {self.shape} and "
+                             f"{other.shape}")
+        return self @ other
+
+    def bmm(self, other) -> Tensor:
+        if self.ndim != 3 or other.ndim != 3:
+            raise ValueError(f"bmm: expects two 3-d tensors, got shapes {self.shape} and "
+                             f"{other.shape}")
+        return self @ other
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def softmax(self, dim: int) -> Tensor:
+        from minigan import functional as F
+        return F.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        from minigan import functional as F
+        return F.log_softmax(self, dim)
+
+    def eq(self, other) -> Tensor:
+        return self == other
+
+    def ne(self, other) -> Tensor:
+        return self != other
+
+    def lt(self, other) -> Tensor:
+        return self < other
+
+    def le(self, other) -> Tensor:
+        return self <= other
+
+    def gt(self, other) -> Tensor:
+        return self > other
+
+    def ge(self, other) -> Tensor:
+        return self >= other
+
+    def repeat(self, *sizes) -> Tensor:
+        """Tile the tensor ``sizes`` times along each dim (torch's repeat)."""
+        import minigan
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} repeats for a tensor of shape {self.shape}; "
+                             f"give at least one per dim")
+        t = self.reshape((1,) * (len(sizes) - self.ndim) + self.shape)
+        for d, r in enumerate(sizes):
+            if r != 1:
+                t = minigan.cat([t] * r, d) if r > 0 else t.narrow(d, 0, 0)
+        return t
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        dim = _norm_dim(dim, self.ndim, "narrow")
+        return self[(slice(None),) * dim + (slice(start, start + length),)]
 
     # --- in place: writes into the storage every alias shares (.data, detach(), views) ------
     def _inplace(self, op: str, compute, constant: bool = False) -> Tensor:
@@ -750,21 +921,25 @@ class Tensor:
 
 
 def _promote(a: Tensor, b: Tensor, op: str, broadcast: bool = True):
-    """Integer/bool operands take the other operand's float dtype; two float dtypes must match.
-    ``broadcast``: the op is elementwise, so the shapes must broadcast together."""
+    """Integer/bool operands take the other operand's float dtype; two float dtypes promote as
+    in torch (float32 with float64 gives float64, a 0-d tensor takes the other's dtype).
+    ``broadcast``: the op is elementwise, so the shapes must broadcast together (else it is
+    matmul, which needs equal float dtypes, as in torch)."""
     if broadcast:
         _check_broadcast(a.shape, b.shape, op)
     da, db = a.dtype, b.dtype
     if da == db:
         return a, b
     fa, fb = da.kind == "f", db.kind == "f"
-    if fa and fb:
-        if a.ndim == 0 and a.grad_fn is None and not a.requires_grad:
-            return ops.Cast.apply(a, db), b
-        if b.ndim == 0 and b.grad_fn is None and not b.requires_grad:
-            return a, ops.Cast.apply(b, da)
+    if fa and fb and not broadcast:  # matmul: torch does not promote either
         raise TypeError(f"{op}: dtype mismatch: {da} tensor of shape {a.shape} and {db} tensor "
                         f"of shape {b.shape}; convert one with .to(dtype)")
+    if fa and fb:  # torch's promotion: a 0-d tensor takes the other's dtype, else the wider
+        if (a.ndim == 0) != (b.ndim == 0):
+            return (ops.Cast.apply(a, db), b) if a.ndim == 0 else (a, ops.Cast.apply(b, da))
+        wide = np.promote_types(da, db)
+        return (a if da == wide else ops.Cast.apply(a, wide),
+                b if db == wide else ops.Cast.apply(b, wide))
     if fa:
         return a, ops.Cast.apply(b, da)
     if fb:
@@ -793,6 +968,19 @@ def _infer_shape(shape: tuple, numel: int, op: str, old: tuple) -> tuple:
         raise ValueError(f"{op}: shape {shape} is invalid for a tensor of shape {old} "
                          f"({numel} elements)")
     return shape
+
+
+def _legacy_array(args: tuple):
+    import minigan
+    be = get_backend(None)
+    dtype = minigan.get_default_dtype()
+    if not args:
+        return be.zeros((0,), dtype)
+    if all(type(a) is int for a in args):
+        return be.zeros(args, dtype)
+    if len(args) == 1:
+        return be.asarray(np.asarray(args[0], dtype=dtype))
+    raise TypeError(f"Tensor: expects sizes (ints) or one sequence of data, got {args!r}")
 
 
 def _host_index(index):

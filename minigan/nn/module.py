@@ -310,9 +310,24 @@ class Module:
                     b.data = fn(b)
         return self
 
-    def to(self, dtype=None, backend: str | None = None) -> Module:
+    def to(self, *args, dtype=None, backend: str | None = None, device=None,
+           non_blocking: bool = False) -> Module:
         """Cast floating parameters and buffers to ``dtype`` and/or move everything to
-        ``backend``, in place (integer buffers such as num_batches_tracked keep their dtype)."""
+        ``backend``, in place (integer buffers such as num_batches_tracked keep their dtype).
+        torch's forms work too: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
+        ``to(tensor)``, with 'cpu' (numpy), 'cuda' (the GPU backend) or a backend name."""
+        from minigan.device import backend_for, is_device_like
+        for a in args:
+            if a is None:
+                continue
+            if isinstance(a, Tensor):
+                dtype, backend = a.dtype, a.backend
+            elif is_device_like(a):
+                backend = backend_for(a)
+            else:
+                dtype = a
+        if device is not None:
+            backend = backend_for(device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype.kind != "f":
@@ -329,6 +344,13 @@ class Module:
         if backend is not None:
             minigan.get_backend(backend)  # fail early with the backend's own error
         return self._apply(convert)
+
+    def cuda(self, device=None) -> Module:
+        from minigan.device import cuda_backend
+        return self.to(backend=cuda_backend())
+
+    def cpu(self) -> Module:
+        return self.to(backend="numpy")
 
     def float(self) -> Module:
         return self.to(minigan.float32)
