@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -26,6 +27,21 @@ __all__ = [
     "softmax", "log_softmax", "dropout", "pad", "avg_pool2d", "max_pool2d", "interpolate",
     "embedding", "binary_cross_entropy_with_logits", "binary_cross_entropy", "cross_entropy",
     "nll_loss", "mse_loss", "l1_loss", "one_hot",
+    # activations
+    "hardtanh", "relu6", "hardsigmoid", "hardswish", "selu", "celu", "silu", "mish", "gelu",
+    "softsign", "tanhshrink", "softmin", "threshold", "hardshrink", "softshrink", "glu",
+    "prelu", "rrelu",
+    # dropout
+    "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
+    # pooling, resampling, shape
+    "avg_pool1d", "max_pool1d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_max_pool2d", "pixel_shuffle", "pixel_unshuffle", "upsample", "upsample_nearest",
+    "upsample_bilinear",
+    # vectors
+    "normalize", "cosine_similarity", "pairwise_distance",
+    # losses
+    "smooth_l1_loss", "huber_loss", "kl_div", "hinge_embedding_loss", "soft_margin_loss",
+    "margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss",
 ]
 
 
@@ -81,6 +97,29 @@ def _batched(x: Tensor, op: str):
     """torch accepts unbatched (C, H, W) input for 2-D ops: add and later drop the batch dim."""
     _require_ndim(x, (3, 4), op, "input", "(N, C, H, W) or (C, H, W)")
     return (x.unsqueeze(0), True) if x.ndim == 3 else (x, False)
+
+
+def _legacy_reduction(size_average, reduce, reduction: str, stacklevel: int = 3) -> str:
+    """torch's rule for the deprecated ``size_average`` and ``reduce`` arguments: when either is
+    given it overrides ``reduction`` (reduce=False -> 'none'; else size_average=False ->
+    'sum'; else 'mean'), with torch's warning."""
+    if size_average is None and reduce is None:
+        return reduction
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    result = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{result}' instead.", UserWarning, stacklevel=stacklevel)
+    return result
+
+
+def _warn_target_size(op: str, input: Tensor, target: Tensor) -> None:
+    """torch's warning for regression losses whose target broadcasts against the input."""
+    if target.shape != input.shape:
+        warnings.warn(f"{op}: Using a target size ({target.shape}) that is different to the "
+                      f"input size ({input.shape}). This will likely lead to incorrect results "
+                      f"due to broadcasting. Please ensure they have the same size.",
+                      UserWarning, stacklevel=3)
 
 
 def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
@@ -570,6 +609,8 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners, scale) -> 
     if mode == "nearest" and n_out == 2 * n_in:
         m[dst, dst // 2] = 1.0
         return m
+    if mode == "bicubic":
+        return _bicubic_matrix(n_in, n_out, align_corners, scale)
     if mode in ("nearest", "nearest-exact"):
         ratio = np.float32(n_in) / np.float32(n_out) if scale is None \
             else np.float32(1.0 / scale)
@@ -592,6 +633,30 @@ def _resample_matrix(n_in: int, n_out: int, mode: str, align_corners, scale) -> 
     return m
 
 
+def _bicubic_matrix(n_in: int, n_out: int, align_corners, scale) -> np.ndarray:
+    """torch's bicubic weights (Keys' cubic convolution, A = -0.75) over the 4 source
+    positions around each output position; positions past an edge read the edge."""
+    m = np.zeros((n_out, n_in))
+    dst = np.arange(n_out)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:  # unlike bilinear, a source position before the first pixel is not clamped to 0
+        src = (n_in / n_out if scale is None else 1.0 / scale) * (dst + 0.5) - 0.5
+    lo = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    t = np.clip(src - lo, 0.0, 1.0)
+    a = -0.75
+
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+    for j, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+        np.add.at(m, (dst, np.clip(lo - 1 + j, 0, n_in - 1)), w)
+    return m
+
+
 def _resample_array(n_in: int, n_out: int, mode: str, align_corners: bool, scale, dtype: str,
                     transpose: bool) -> np.ndarray:
     m = _resample_matrix(n_in, n_out, mode, align_corners, scale)
@@ -601,21 +666,22 @@ def _resample_array(n_in: int, n_out: int, mode: str, align_corners: bool, scale
 def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
                 antialias: bool = False) -> Tensor:
-    """Resize (N, C, H, W) with 'nearest', 'nearest-exact' or 'bilinear'.
+    """Resize (N, C, H, W) with 'nearest', 'nearest-exact', 'bilinear', 'bicubic' or 'area'.
 
     Each axis is a fixed (out, in) interpolation matrix, so the op is two matmuls:
-    linear in the input, and differentiable to any order through matmul.
+    linear in the input, and differentiable to any order through matmul. 'area' is
+    adaptive_avg_pool2d to the output size, as in torch.
     """
     op = "interpolate"
     _require_float(op, input=input)
     _require_ndim(input, (4,), op, "input", "(N, C, H, W)")
-    if mode not in ("nearest", "nearest-exact", "bilinear"):
-        raise ValueError(f"{op}: mode must be 'nearest', 'nearest-exact' or 'bilinear', "
-                         f"got {mode!r}")
+    if mode not in ("nearest", "nearest-exact", "bilinear", "bicubic", "area"):
+        raise ValueError(f"{op}: mode must be 'nearest', 'nearest-exact', 'bilinear', "
+                         f"'bicubic' or 'area', got {mode!r}")
     if antialias:
         raise ValueError(f"{op}: antialias=True is not supported")
-    if align_corners is not None and mode != "bilinear":
-        raise ValueError(f"{op}: align_corners only applies to mode='bilinear'")
+    if align_corners is not None and mode not in ("bilinear", "bicubic"):
+        raise ValueError(f"{op}: align_corners only applies to mode='bilinear' or 'bicubic'")
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor")
     in_hw = input.shape[2:]
@@ -632,6 +698,8 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
         if not recompute_scale_factor:
             scales = list(factors)
     _positive(out_hw, op, "output size")
+    if mode == "area":
+        return adaptive_avg_pool2d(input, out_hw)
     rows, cols = (Tensor(_cached_array(input, _resample_array, in_hw[i], out_hw[i], mode,
                                        bool(align_corners), scales[i], str(input.dtype), i == 1),
                          input._be) for i in range(2))
@@ -694,6 +762,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
                                      pos_weight: Tensor | None = None) -> Tensor:
     """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], computed stably from the logits."""
     op = "binary_cross_entropy_with_logits"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _require_float(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
     _check_same_shape(op, input, target)
     log_weight = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
@@ -707,6 +776,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
     """BCE on probabilities; each log is clamped at -100 as torch does."""
     op = "binary_cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _require_float(op, input=input, target=target, weight=weight)
     _check_same_shape(op, input, target)
     if input.numel():  # two scalars come to the host, not the input
@@ -764,6 +834,7 @@ def nll_loss(input: Tensor, target, weight: Tensor | None = None, size_average=N
              ignore_index: int = -100, reduce=None, reduction: str = "mean") -> Tensor:
     """-w[t] * input[t] per element; 'mean' divides by the summed weights of kept targets."""
     op = "nll_loss"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _require_float(op, input=input, weight=weight)
     t, keep, classes = _class_targets(op, input, target, ignore_index)
     if weight is not None and weight.shape != (classes,):
@@ -790,6 +861,7 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
     """log_softmax over the class dim, then nll_loss (class indices) or the soft-target sum
     (class probabilities, same shape as input), with torch's label smoothing."""
     op = "cross_entropy"
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     _require_float(op, input=input, weight=weight)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
@@ -824,14 +896,699 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / classes)
 
 
+def _weighted_reduce(loss: Tensor, weight: Tensor | None, reduction: str, op: str,
+                     shape: tuple) -> Tensor:
+    """torch's optional per-element weight of mse_loss/l1_loss/huber_loss (of the input's
+    shape): 'mean' divides by the summed weights."""
+    if weight is None:
+        return _reduce(loss, reduction, op)
+    if weight.shape != shape:
+        raise ValueError(f"{op}: weight of shape {weight.shape} must have the input's shape "
+                         f"{shape}")
+    loss = loss * weight
+    if reduction == "mean":
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction, op)
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-             reduction: str = "mean") -> Tensor:
-    _require_float("mse_loss", input=input, target=target)
+             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """(input - target)^2, target broadcast against input (with torch's warning)."""
+    op = "mse_loss"
+    _require_float(op, input=input, target=target, weight=weight)
+    _warn_target_size(op, input, target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+    return _weighted_reduce(diff * diff, weight, reduction, op, input.shape)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-            reduction: str = "mean") -> Tensor:
-    _require_float("l1_loss", input=input, target=target)
-    return _reduce((input - target).abs(), reduction, "l1_loss")
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """|input - target|, target broadcast against input (with torch's warning)."""
+    op = "l1_loss"
+    _require_float(op, input=input, target=target, weight=weight)
+    _warn_target_size(op, input, target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _weighted_reduce((input - target).abs(), weight, reduction, op,
+                            input.shape)
+
+
+# --- more of torch.nn.functional: activations ---------------------------------------------
+# Everything below is composed of the ops above; masks and constants come from comparisons
+# (no gradient), values and gradients from differentiable ops, so every order stays exact.
+def _select(op: str, cond: Tensor, a, b) -> Tensor:
+    """cond ? a : b, differentiable in a and b; python scalars take the tensor's dtype."""
+    ref = a if isinstance(a, Tensor) else b
+    return _ops.Where.apply(cond.array, ref._lift(a, op), ref._lift(b, op))
+
+
+def _inside(x: Tensor, lo: float, hi: float) -> Tensor:
+    """lo < x < hi as a boolean tensor."""
+    return (x > lo) & (x < hi)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val); as torch, the gradient is 0 at the two bounds too."""
+    if max_val < min_val:
+        raise ValueError(f"hardtanh: max_val ({max_val}) must not be smaller than min_val "
+                         f"({min_val})")
+    _require_float("hardtanh", input=input)
+    return _select("hardtanh", _inside(input, min_val, max_val), input,
+                   input.detach().clamp(min_val, max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return relu6(input + 3.0) / 6.0
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return input * hardsigmoid(input)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha (exp(x / alpha) - 1)) = alpha * elu(x / alpha)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0")
+    return alpha * elu(input / alpha, 1.0)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return input * sigmoid(input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(log(1 + exp(x))), with no softplus cut-off (as torch)."""
+    return input * _log1p_exp(input).tanh()
+
+
+# Exact GELU needs the normal CDF, which no kernel computes: it is composed of polynomials
+# and exp. For |x| <= 2 sqrt(2) (z = |x| / sqrt(2) <= 2), erf(z) / z is its Taylor series in
+# z^2 (terms below 1e-17); beyond, erfc(z) = exp(-z^2) q(z) with q(z) = exp(z^2) erfc(z)
+# interpolated by Chebyshev polynomials on [2, 6] (relative error ~1e-14); past z = 6
+# erfc(z) < 3e-17 and q is held at q(6). Values and derivatives agree with torch to ~1e-13.
+_SQRT2 = math.sqrt(2.0)
+_ERF_SPLIT = 2.0
+_ERFC_TAIL = (2.0, 6.0)
+
+
+def _erf_taylor() -> list:
+    """Coefficients c_n of erf(z) / z = sum c_n w^n, w = z^2, to n = 30."""
+    return [2.0 / math.sqrt(math.pi) * (-1.0) ** n / (math.factorial(n) * (2 * n + 1))
+            for n in range(31)]
+
+
+_CACHE_ERFC: list = []
+
+
+def _erfc_chebyshev() -> np.ndarray:
+    if not _CACHE_ERFC:
+        from numpy.polynomial import chebyshev
+        a, b = _ERFC_TAIL
+
+        def q(t):
+            z = (np.asarray(t) + 1.0) * (b - a) / 2 + a
+            return np.array([math.exp(v * v) * math.erfc(v) for v in np.ravel(z)])
+        _CACHE_ERFC.append(chebyshev.chebinterpolate(q, 24))
+    return _CACHE_ERFC[0]
+
+
+def _normal_cdf(x: Tensor) -> Tensor:
+    """Phi(x) = (1 + erf(x / sqrt(2))) / 2, differentiable to any order."""
+    limit = _ERF_SPLIT * _SQRT2
+    # near 0: Phi = 1/2 + x / (2 sqrt 2) * P(x^2 / 2)
+    xs = x.clamp(-limit, limit)
+    w = xs * xs * 0.5
+    coeffs = _erf_taylor()
+    poly = w * 0.0 + coeffs[-1]
+    for c in reversed(coeffs[:-1]):
+        poly = poly * w + c
+    central = 0.5 + xs * poly * (0.5 / _SQRT2)
+    # tails: Phi(-|x|) = exp(-z^2) q(z) / 2, z = |x| / sqrt 2, q by Clenshaw's recurrence
+    a, b = _ERFC_TAIL
+    z = (x.abs() / _SQRT2).clamp(a, b)
+    t = (z - a) * (2.0 / (b - a)) - 1.0
+    cheb, t2 = _erfc_chebyshev(), t * 2.0
+    b1, b2 = t * 0.0 + float(cheb[-1]), None  # b_n, b_(n+1) = 0
+    for c in reversed(cheb[1:-1]):
+        nxt = t2 * b1 + float(c)
+        b1, b2 = (nxt if b2 is None else nxt - b2), b1
+    q = t * b1 - b2 + float(cheb[0])
+    lower = 0.5 * (-(z * z)).exp() * q
+    tail = _select("gelu", x < 0, lower, 1.0 - lower)
+    return _select("gelu", _inside(x, -limit, limit), central, tail)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x); approximate='tanh' is 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    The exact form is ~100 elementwise ops (no erf kernel): prefer 'tanh' where speed counts."""
+    _require_float("gelu", input=input)
+    if approximate == "tanh":
+        inner = (input + 0.044715 * input * input * input) * math.sqrt(2.0 / math.pi)
+        return 0.5 * input * (1.0 + inner.tanh())
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return input * _normal_cdf(input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    return input / (1.0 + input.abs())
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    return input - input.tanh()
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    return softmax(-input, dim, dtype=dtype)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value."""
+    _require_float("threshold", input=input)
+    return _select("threshold", input > threshold, input, float(value))
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x where |x| > lambd, else 0."""
+    _require_float("hardshrink", input=input)
+    return _select("hardshrink", _inside(input, -lambd, lambd), 0.0, input)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd above lambd, x + lambd below -lambd, 0 between."""
+    if lambd < 0:
+        raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
+    _require_float("softshrink", input=input)
+    shrunk = _select("softshrink", input > 0, input - lambd, input + lambd)
+    return _select("softshrink", _inside(input, -lambd, lambd), 0.0, shrunk)
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """a * sigmoid(b) for the two halves a, b of ``input`` along ``dim``."""
+    if input.ndim == 0:
+        raise ValueError("glu: does not support scalars because halving size must be even")
+    d = _norm_dim(dim, input.ndim, "glu")
+    if input.shape[d] % 2:
+        raise ValueError(f"glu: halving dimension must be even, but dimension {d} of input "
+                         f"of shape {input.shape} is size {input.shape[d]}")
+    a, b = input.chunk(2, d)
+    return a * sigmoid(b)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x where x > 0, else weight * x; weight has 1 element or one per channel (dim 1)."""
+    op = "prelu"
+    _require_float(op, input=input, weight=weight)
+    if weight.ndim > 1:
+        raise ValueError(f"{op}: weight must be a scalar or 1-D tensor, got shape {weight.shape}")
+    channels = input.shape[1] if input.ndim > 1 else 1
+    if weight.numel() not in (1, channels):
+        raise ValueError(f"{op}: weight of shape {weight.shape} has {weight.numel()} elements; "
+                         f"expected 1 or the {channels} channels of input {input.shape}")
+    w = weight.reshape(()) if weight.numel() == 1 else \
+        weight.reshape((channels,) + (1,) * (input.ndim - 2))
+    return _select(op, input > 0, input, w * input)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False) -> Tensor:
+    """leaky_relu with slope (lower + upper) / 2 in eval; in training each non-positive
+    element takes its own slope drawn uniformly from [lower, upper) (the backend's generator)."""
+    _require_float("rrelu", input=input)
+    if lower > upper:
+        raise ValueError(f"rrelu: lower ({lower}) must not be greater than upper ({upper})")
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2)
+    be = input._be
+    slope = Tensor(be.rand(input.shape, input.dtype), be) * (upper - lower) + lower
+    return _select("rrelu", input > 0, input, input * slope)
+
+
+# --- dropout variants ---------------------------------------------------------------------
+def _check_p(op: str, p: float) -> None:
+    if not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _bernoulli_keep(x: Tensor, shape: tuple, p: float) -> Tensor:
+    """A constant 0/1 tensor of ``shape``: 1 with probability 1 - p."""
+    be = x._be
+    return Tensor(be.k.astype(be.k.ge(be.rand(shape, x.dtype), p), x.dtype), be)
+
+
+def _feature_shape(x: Tensor) -> tuple:
+    return x.shape[:2] + (1,) * (x.ndim - 2)
+
+
+def _feature_dropout(op: str, x: Tensor, p: float, training: bool, alpha: bool,
+                     feature: bool = True) -> Tensor:
+    """Dropout with one draw per (sample, channel) when ``feature``, else per element."""
+    _check_p(op, p)
+    _require_float(op, input=x)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    shape = _feature_shape(x) if feature else x.shape
+    keep = _bernoulli_keep(x, shape, p)
+    if not alpha:
+        return x * (keep * (1.0 / (1.0 - p)))
+    # torch's alpha dropout: dropped units go to SELU's negative saturation, then an affine
+    # map restores zero mean and unit variance
+    sat = 1.7580993408473766
+    a = 1.0 / math.sqrt((sat * sat * p + 1) * (1 - p))
+    return x * (keep * a) + ((keep - 1.0) * (sat * a) + sat * a * p)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) or (C, L) input with probability p."""
+    _require_tensor(input, "dropout1d", "input")
+    _require_ndim(input, (2, 3), "dropout1d", "input", "(N, C, L) or (C, L)")
+    x = input.unsqueeze(0) if input.ndim == 2 else input
+    out = _feature_dropout("dropout1d", x, p, training, False)
+    return out.squeeze(0) if input.ndim == 2 else out
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels (feature maps) with probability p. As torch, 3-D input is taken as
+    (N, C, L) (with torch's warning), and other ranks than 3 and 4 warn."""
+    _require_tensor(input, "dropout2d", "input")
+    if input.ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. To retain "
+                      "the behavior and silence this warning, please use dropout instead. Note "
+                      "that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension "
+                      "(i.e. 3D or 4D inputs).", UserWarning, stacklevel=2)
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim. This behavior will change in "
+                      "a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout "
+                      "behavior, please switch to using dropout1d instead.", UserWarning,
+                      stacklevel=2)
+    if input.ndim < 2:
+        raise ValueError(f"dropout2d: input must have a channel dim, got shape {input.shape}")
+    return _feature_dropout("dropout2d", input, p, training, False)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability p."""
+    _require_tensor(input, "dropout3d", "input")
+    _require_ndim(input, (4, 5), "dropout3d", "input", "(N, C, D, H, W) or (C, D, H, W)")
+    x = input.unsqueeze(0) if input.ndim == 4 else input
+    out = _feature_dropout("dropout3d", x, p, training, False)
+    return out.squeeze(0) if input.ndim == 4 else out
+
+
+def alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False) -> Tensor:
+    """Dropout that keeps SELU's self-normalization (mean 0, variance 1)."""
+    _require_tensor(input, "alpha_dropout", "input")
+    return _feature_dropout("alpha_dropout", input, p, training, True, feature=False)
+
+
+def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False) -> Tensor:
+    """alpha_dropout of whole channels."""
+    _require_tensor(input, "feature_alpha_dropout", "input")
+    _require_ndim(input, tuple(range(2, 9)), "feature_alpha_dropout", "input", "(N, C, *)")
+    return _feature_dropout("feature_alpha_dropout", input, p, training, True)
+
+
+# --- pooling: 1-d and adaptive ------------------------------------------------------------
+def _single(v, op: str, name: str) -> int:
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    v = tuple(v)
+    if len(v) != 1 or not isinstance(v[0], numbers.Integral):
+        raise ValueError(f"{op}: {name} must be an int or a 1-tuple of ints, got {v}")
+    return int(v[0])
+
+
+def _as_2d(op: str, input: Tensor):
+    """(N, C, L) or (C, L) as (N, C, 1, L), and a function undoing it."""
+    _require_tensor(input, op, "input")
+    _require_ndim(input, (2, 3), op, "input", "(N, C, L) or (C, L)")
+    return input.unsqueeze(-2), (lambda t: t.squeeze(-2))
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    op = "avg_pool1d"
+    x, back = _as_2d(op, input)
+    k = _single(kernel_size, op, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _single(stride, op, "stride")
+    return back(avg_pool2d(x, (1, k), (1, s), (0, _single(padding, op, "padding")), ceil_mode,
+                           count_include_pad))
+
+
+def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode: bool = False, return_indices: bool = False):
+    op = "max_pool1d"
+    x, back = _as_2d(op, input)
+    k = _single(kernel_size, op, "kernel_size")
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
+        else _single(stride, op, "stride")
+    out = max_pool2d(x, (1, k), (1, s), (0, _single(padding, op, "padding")),
+                     (1, _single(dilation, op, "dilation")), ceil_mode, return_indices)
+    if return_indices:
+        return back(out[0]), back(out[1])
+    return back(out)
+
+
+def _adaptive_sizes(op: str, output_size, in_sizes: tuple) -> tuple:
+    """torch's output_size: an int, or one entry per axis where None keeps the input's size."""
+    n = len(in_sizes)
+    sizes = (output_size,) * n if output_size is None or isinstance(output_size, numbers.Integral) \
+        else tuple(output_size)
+    if len(sizes) != n:
+        raise ValueError(f"{op}: output_size must be an int or {n} values, got {output_size}")
+    out = tuple(int(i) if s is None else s for s, i in zip(sizes, in_sizes))
+    if not all(isinstance(s, numbers.Integral) and s > 0 for s in out):
+        raise ValueError(f"{op}: output_size must be positive ints (or None), got {output_size}")
+    return tuple(int(s) for s in out)
+
+
+def _adaptive_windows(n_in: int, n_out: int) -> list:
+    """torch's adaptive windows [floor(i n_in / n_out), ceil((i + 1) n_in / n_out))."""
+    return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+
+def _adaptive_avg_array(n_in: int, n_out: int, dtype: str, transpose: bool) -> np.ndarray:
+    m = np.zeros((n_out, n_in))
+    for i, (lo, hi) in enumerate(_adaptive_windows(n_in, n_out)):
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return (m.T if transpose else m).astype(dtype)
+
+
+def _adaptive_matrix(x: Tensor, n_in: int, n_out: int, transpose: bool) -> Tensor:
+    return Tensor(_cached_array(x, _adaptive_avg_array, n_in, n_out, str(x.dtype), transpose),
+                  x._be)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average over torch's adaptive windows. The windows of the two axes are independent, so
+    the op is two matmuls with fixed averaging matrices (like interpolate)."""
+    op = "adaptive_avg_pool2d"
+    x, unbatched = _batched(_require_tensor(input, op, "input"), op)
+    _require_float(op, input=x)
+    (oh, ow), (h, w) = _adaptive_sizes(op, output_size, x.shape[2:]), x.shape[2:]
+    if h == 0 or w == 0:
+        raise ValueError(f"{op}: input of shape {input.shape} has an empty spatial dim")
+    out = x
+    if oh != h:
+        out = _ops.matmul(_adaptive_matrix(x, h, oh, False), out)
+    if ow != w:
+        out = _ops.matmul(out, _adaptive_matrix(x, w, ow, True))
+    return out.squeeze(0) if unbatched else out
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    op = "adaptive_avg_pool1d"
+    _require_tensor(input, op, "input")
+    _require_ndim(input, (2, 3), op, "input", "(N, C, L) or (C, L)")
+    _require_float(op, input=input)
+    (out_l,) = _adaptive_sizes(op, output_size, input.shape[-1:])
+    if out_l == input.shape[-1]:
+        return input
+    return _ops.matmul(input, _adaptive_matrix(input, input.shape[-1], out_l, True))
+
+
+def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False) -> Tensor:
+    """Max over torch's adaptive windows: one max_pool2d when the sizes divide, else the max
+    of each window row band, then of each column band (the max over a rectangle is
+    separable). return_indices is not supported."""
+    op = "adaptive_max_pool2d"
+    if return_indices:
+        raise ValueError(f"{op}: return_indices=True is not supported")
+    x, unbatched = _batched(_require_tensor(input, op, "input"), op)
+    _require_float(op, input=x)
+    (oh, ow), (h, w) = _adaptive_sizes(op, output_size, x.shape[2:]), x.shape[2:]
+    if h == 0 or w == 0:
+        raise ValueError(f"{op}: input of shape {input.shape} has an empty spatial dim")
+    if h % oh == 0 and w % ow == 0:
+        out = max_pool2d(x, (h // oh, w // ow))
+    else:
+        out = x
+        for axis, (n_in, n_out) in ((2, (h, oh)), (3, (w, ow))):
+            if n_in == n_out:
+                continue
+            index = [slice(None)] * 4
+            bands = []
+            for lo, hi in _adaptive_windows(n_in, n_out):
+                index[axis] = slice(lo, hi)
+                bands.append(out[tuple(index)].amax(axis, keepdim=True))
+            out = _ops.Cat.apply(*bands, dim=axis)
+    return out.squeeze(0) if unbatched else out
+
+
+# --- shape --------------------------------------------------------------------------------
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r)."""
+    op = "pixel_shuffle"
+    _require_tensor(input, op, "input")
+    r = int(upscale_factor)
+    if input.ndim < 3 or r <= 0 or input.shape[-3] % (r * r):
+        raise ValueError(f"{op}: input of shape {input.shape} must have >= 3 dims and a channel "
+                         f"count divisible by upscale_factor^2 = {r * r}")
+    *lead, c, h, w = input.shape
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W)."""
+    op = "pixel_unshuffle"
+    _require_tensor(input, op, "input")
+    r = int(downscale_factor)
+    if input.ndim < 3 or r <= 0 or input.shape[-2] % r or input.shape[-1] % r:
+        raise ValueError(f"{op}: input of shape {input.shape} must have >= 3 dims and height "
+                         f"and width divisible by downscale_factor = {r}")
+    *lead, c, h, w = input.shape
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# --- distances and normalization of vectors ----------------------------------------------
+def _vector_norm(x: Tensor, p: float, dim, keepdim: bool, op: str) -> Tensor:
+    if p == 2:
+        return x.norm(2, dim, keepdim)
+    if p == math.inf:
+        return x.abs().amax(dim, keepdim)
+    if p == -math.inf:
+        return x.abs().amin(dim, keepdim)
+    if p <= 0:
+        raise ValueError(f"{op}: p must be positive or +-inf, got {p}")
+    return x.norm(p, dim, keepdim)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim=1, eps: float = 1e-12, out=None) -> Tensor:
+    """x / max(||x||_p, eps) along ``dim``."""
+    if out is not None:
+        raise ValueError("normalize: out= is not supported (minigan never writes into a tensor)")
+    _require_float("normalize", input=input)
+    return input / _vector_norm(input, p, dim, True, "normalize").clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """<x1, x2> / (max(||x1||, eps) max(||x2||, eps)) along ``dim`` (broadcast first)."""
+    op = "cosine_similarity"
+    _require_float(op, x1=x1, x2=x2)
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"{op}: x1 of shape {x1.shape} and x2 of shape {x2.shape} do not "
+                         "broadcast") from None
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+    n1 = x1.norm(2, dim, True).clamp(min=eps)
+    n2 = x2.norm(2, dim, True).clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    _require_float("pairwise_distance", x1=x1, x2=x2)
+    return _vector_norm(x1 - x2 + eps, p, -1, keepdim, "pairwise_distance")
+
+
+# --- more losses --------------------------------------------------------------------------
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - beta / 2 elsewhere (d = input - target)."""
+    op = "smooth_l1_loss"
+    _require_float(op, input=input, target=target)
+    _warn_target_size(op, input, target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
+    d = input - target
+    if beta == 0:
+        return _reduce(d.abs(), reduction, op)
+    ad = d.abs()
+    loss = _select(op, ad < beta, d * d * (0.5 / beta), ad - 0.5 * beta)
+    return _reduce(loss, reduction, op)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - delta / 2) elsewhere."""
+    op = "huber_loss"
+    _require_float(op, input=input, target=target, weight=weight)
+    _warn_target_size(op, input, target)
+    if delta <= 0:
+        raise ValueError(f"{op}: delta must be positive, got {delta}")
+    d = input - target
+    ad = d.abs()
+    loss = _select(op, ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
+    return _weighted_reduce(loss, weight, reduction, op, input.shape)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """target (log target - input) pointwise (0 where target is 0), input being
+    log-probabilities. 'batchmean' divides the sum by the batch size; 'mean' (torch's
+    default, with its warning) by the number of elements."""
+    op = "kl_div"
+    _require_float(op, input=input, target=target)
+    if size_average is not None or reduce is not None:
+        inner = _legacy_reduction(size_average, reduce, reduction)
+    else:
+        if reduction == "mean":
+            warnings.warn("reduction: 'mean' divides the total loss by both the batch size and "
+                          "the support size.'batchmean' divides only by the batch size, and "
+                          "aligns with the KL div math definition.'mean' will be changed to "
+                          "behave the same as 'batchmean' in the next major release.",
+                          UserWarning, stacklevel=2)
+        inner = "sum" if reduction == "batchmean" else reduction
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        # xlogy(t, t): 0 where t == 0, nan where t < 0 (log of a negative), as torch
+        safe = _select(op, target == 0, 1.0, target)
+        loss = target * safe.log() - target * input
+    out = _reduce(loss, inner, op)
+    if reduction == "batchmean" and input.ndim != 0:
+        out = out / input.shape[0]
+    return out
+
+
+def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None,
+                         reduce=None, reduction: str = "mean") -> Tensor:
+    """x where target is 1, max(0, margin - x) where target is -1 (targets other than +-1
+    add both terms, as torch)."""
+    op = "hinge_embedding_loss"
+    _require_float(op, input=input)
+    _require_tensor(target, op, "target")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    margin_term = _select(op, target != 1, (margin - input).clamp(min=0.0), 0.0)
+    self_term = _select(op, target != -1, input, 0.0)
+    return _reduce(margin_term + self_term, reduction, op)
+
+
+def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """log(1 + exp(-target * input))."""
+    op = "soft_margin_loss"
+    _require_float(op, input=input, target=target)
+    _check_same_shape(op, input, target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce(_log1p_exp(-(target * input)), reduction, op)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                        size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, -target (input1 - input2) + margin)."""
+    op = "margin_ranking_loss"
+    _require_float(op, input1=input1, input2=input2, target=target)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise ValueError(f"{op}: input1 {input1.shape}, input2 {input2.shape} and target "
+                         f"{target.shape} must have the same number of dims")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0.0), reduction, op)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0,
+                          size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1; cos
+    over the last dim with torch's 1e-12 in each squared norm."""
+    op = "cosine_embedding_loss"
+    _require_float(op, input1=input1, input2=input2)
+    _require_tensor(target, op, "target")
+    if input1.shape != input2.shape or input1.ndim not in (1, 2) or \
+            target.shape != input1.shape[:-1]:
+        raise ValueError(f"{op}: expects input1 and input2 of one shape (N, D) or (D,) and "
+                         f"target (N,) or (); got {input1.shape}, {input2.shape}, "
+                         f"{target.shape}")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d = input1.ndim - 1
+    prod = (input1 * input2).sum(d)
+    mag = (((input1 * input1).sum(d) + 1e-12) * ((input2 * input2).sum(d) + 1e-12)).sqrt()
+    cos = prod / mag
+    pos = _select(op, target == 1, 1.0 - cos, 0.0)
+    neg = _select(op, target == -1, (cos - margin).clamp(min=0.0), 0.0)
+    return _reduce(pos + neg, reduction, op)
+
+
+def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
+                        p: float = 2, eps: float = 1e-6, swap: bool = False, size_average=None,
+                        reduce=None, reduction: str = "mean") -> Tensor:
+    """max(0, margin + d(a, p) - d(a, n)), d the pairwise p-distance (swap: the smaller of
+    d(a, n) and d(p, n))."""
+    op = "triplet_margin_loss"
+    _require_float(op, anchor=anchor, positive=positive, negative=negative)
+    if not anchor.ndim == positive.ndim == negative.ndim or anchor.ndim not in (1, 2):
+        raise ValueError(f"{op}: anchor {anchor.shape}, positive {positive.shape} and negative "
+                         f"{negative.shape} must all be (N, D) or (D,)")
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    d_pos = pairwise_distance(anchor, positive, p, eps)
+    d_neg = pairwise_distance(anchor, negative, p, eps)
+    if swap:
+        d_neg = _ops.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
+    return _reduce((margin + d_pos - d_neg).clamp(min=0.0), reduction, op)
+
+
+# --- deprecated aliases torch keeps -------------------------------------------------------
+def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
+             align_corners: bool | None = None) -> Tensor:
+    warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` "
+                  "instead.", UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    warnings.warn("`nn.functional.upsample_nearest` is deprecated. Use "
+                  "`nn.functional.interpolate` instead.", UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input: Tensor, size=None, scale_factor=None) -> Tensor:
+    warnings.warn("`nn.functional.upsample_bilinear` is deprecated. Use "
+                  "`nn.functional.interpolate` instead.", UserWarning, stacklevel=2)
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)

@@ -1,4 +1,4 @@
-"""Linear, Identity and Flatten."""
+"""Linear, Identity, Flatten and Unflatten."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import minigan
 from minigan import functional as F
-from minigan.autograd.tensor import Tensor
+from minigan.autograd.tensor import Tensor, _norm_dim
 from minigan.nn import init
 from minigan.nn.module import Module
 from minigan.nn.parameter import Parameter
@@ -65,3 +65,33 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Expand dim ``dim`` into ``unflattened_size`` (one entry may be -1)."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if not isinstance(unflattened_size, (tuple, list)):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple of ints, but found "
+                            f"type {type(unflattened_size).__name__}")
+        for i, size in enumerate(unflattened_size):
+            if not isinstance(size, int):
+                raise TypeError(f"Unflatten: unflattened_size must be tuple of ints, but found "
+                                f"element of type {type(size).__name__} at pos {i}")
+        self.dim, self.unflattened_size = dim, unflattened_size
+
+    def forward(self, input: Tensor) -> Tensor:
+        dim = _norm_dim(self.dim, input.ndim, "Unflatten")
+        sizes = tuple(self.unflattened_size)
+        known = math.prod(s for s in sizes if s != -1)
+        n = input.shape[dim]
+        if sizes.count(-1) > 1 or any(s < -1 for s in sizes) or \
+                (n != known if -1 not in sizes else known == 0 or n % known):
+            raise ValueError(f"Unflatten: unflattened_size {sizes} does not match size {n} of "
+                             f"dim {self.dim} of input of shape {input.shape}")
+        sizes = tuple(n // known if s == -1 else s for s in sizes)
+        return input.reshape(input.shape[:dim] + sizes + input.shape[dim + 1:])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
