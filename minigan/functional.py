@@ -897,16 +897,17 @@ def cross_entropy(input: Tensor, target, weight: Tensor | None = None, size_aver
 
 
 def _weighted_reduce(loss: Tensor, weight: Tensor | None, reduction: str, op: str,
-                     shape: tuple) -> Tensor:
+                     shape: tuple, mean_over_weights: bool = True) -> Tensor:
     """torch's optional per-element weight of mse_loss/l1_loss/huber_loss (of the input's
-    shape): 'mean' divides by the summed weights."""
+    shape): 'mean' divides by the summed weights (mse, l1) or by the element count
+    (huber_loss), as torch does."""
     if weight is None:
         return _reduce(loss, reduction, op)
     if weight.shape != shape:
         raise ValueError(f"{op}: weight of shape {weight.shape} must have the input's shape "
                          f"{shape}")
     loss = loss * weight
-    if reduction == "mean":
+    if reduction == "mean" and mean_over_weights:
         return loss.sum() / weight.sum()
     return _reduce(loss, reduction, op)
 
@@ -1467,7 +1468,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     d = input - target
     ad = d.abs()
     loss = _select(op, ad < delta, d * d * 0.5, (ad - 0.5 * delta) * delta)
-    return _weighted_reduce(loss, weight, reduction, op, input.shape)
+    return _weighted_reduce(loss, weight, reduction, op, input.shape, mean_over_weights=False)
 
 
 def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
