@@ -60,7 +60,8 @@ def extensions() -> list:
 setup(
     packages=packages,
     package_dir={"minigan": "minigan", "minigan.kernels": "kernels"},
-    package_data={"minigan.kernels": ["**/*.cu", "**/*.cuh"]},
+    package_data={"minigan.kernels": ["**/*.cu", "**/*.cuh"],
+                  "minigan.metrics": ["weights/*.safetensors"]},
     ext_modules=extensions(),
     cmdclass={"build_ext": BuildExt},
 )
