@@ -41,7 +41,8 @@ __all__ = [
     "normalize", "cosine_similarity", "pairwise_distance",
     # losses
     "smooth_l1_loss", "huber_loss", "kl_div", "hinge_embedding_loss", "soft_margin_loss",
-    "margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss",
+    "margin_ranking_loss", "cosine_embedding_loss", "triplet_margin_loss", "gaussian_nll_loss",
+    "poisson_nll_loss", "multilabel_soft_margin_loss",
 ]
 
 
@@ -1478,6 +1479,9 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     default, with its warning) by the number of elements."""
     op = "kl_div"
     _require_float(op, input=input, target=target)
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got "
+                         f"{reduction!r}")
     if size_average is not None or reduce is not None:
         inner = _legacy_reduction(size_average, reduce, reduction)
     else:
@@ -1573,6 +1577,75 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
     if swap:
         d_neg = _ops.minimum(d_neg, pairwise_distance(positive, negative, p, eps))
     return _reduce((margin + d_pos - d_neg).clamp(min=0.0), reduction, op)
+
+
+def _host_min(t: Tensor) -> float:
+    """The smallest element, read on the host (one scalar comes back)."""
+    be = t._be
+    return float(be.to_numpy(be.wrap(be.k.amin(t.array, tuple(range(t.ndim)), False))))
+
+
+def gaussian_nll_loss(input: Tensor, target: Tensor, var, full: bool = False,
+                      eps: float = 1e-6, reduction: str = "mean") -> Tensor:
+    """0.5 (log var + (input - target)^2 / var) [+ 0.5 log 2 pi]; ``var`` is clamped at eps
+    for the value only (its gradient passes unclamped), as torch does under no_grad."""
+    op = "gaussian_nll_loss"
+    _require_float(op, input=input, target=target)
+    if isinstance(var, numbers.Real):
+        if var < 0:
+            raise ValueError(f"{op}: var has negative entry/entries")
+        var = input.detach() * 0.0 + float(var)
+    _require_float(op, input=input, var=var)
+    if var.numel() and _host_min(var) < 0:
+        raise ValueError(f"{op}: var has negative entry/entries")
+    if var.shape != input.shape:
+        if input.shape[:-1] == var.shape:
+            var = var.unsqueeze(-1)
+        elif not (input.ndim == var.ndim and sum(
+                v for i, v in zip(input.shape, var.shape) if i != v) == 1):
+            raise ValueError(f"{op}: var of shape {var.shape} is of incorrect size for input "
+                             f"of shape {input.shape}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    var = var + (var.detach().clamp(min=eps) - var.detach())
+    diff = input - target
+    loss = 0.5 * (var.log() + diff * diff / var)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, op)
+
+
+def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full: bool = False,
+                     size_average=None, eps: float = 1e-8, reduce=None,
+                     reduction: str = "mean") -> Tensor:
+    """exp(input) - target * input (log_input), else input - target * log(input + eps);
+    ``full`` adds Stirling's term where target > 1."""
+    op = "poisson_nll_loss"
+    _require_float(op, input=input, target=target)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    loss = input.exp() - target * input if log_input else input - target * (input + eps).log()
+    if full:
+        big = target > 1
+        t = _select(op, big, target, 2.0)  # the masked branch stays finite, so does its gradient
+        stirling = t * t.log() - t + 0.5 * (t * (2 * math.pi)).log()
+        loss = loss + _select(op, big, stirling, 0.0)
+    return _reduce(loss, reduction, op)
+
+
+def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                                size_average=None, reduce=None,
+                                reduction: str = "mean") -> Tensor:
+    """Binary cross entropy on logits per class, averaged over the classes (last dim)."""
+    op = "multilabel_soft_margin_loss"
+    _require_float(op, input=input, target=target, weight=weight)
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
+    if weight is not None:
+        loss = loss * weight
+    classes = input.shape[-1] if input.ndim else 1
+    return _reduce(loss.sum(input.ndim - 1 if input.ndim else None) / classes, reduction, op)
 
 
 # --- deprecated aliases torch keeps -------------------------------------------------------

@@ -12,6 +12,7 @@ in Triton's interpreter.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -49,6 +50,31 @@ def test_torch_functional_names_gan_scripts_use_exist():
     for name in names:
         assert callable(getattr(F, name)), name
         assert callable(getattr(TF, name)), name
+
+
+def _parameters(fn) -> list:
+    """(name, default) of a signature, leaving out what differs by design (device/dtype
+    factories, minigan's backend=)."""
+    skip = ("self", "device", "dtype", "backend")
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()
+            if p.name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def test_signatures_and_defaults_match_torch():
+    for name in nn.__all__:
+        theirs = getattr(torch.nn, name, None)
+        if isinstance(theirs, type) and name != "Parameter":
+            assert _parameters(getattr(nn, name).__init__) == _parameters(theirs.__init__), name
+    compared = 0
+    for name in F.__all__:
+        try:
+            expected = _parameters(getattr(TF, name))
+        except (TypeError, ValueError):  # a builtin without a Python signature
+            continue
+        if expected:  # torch's boolean_dispatch wrappers show no parameters
+            assert _parameters(getattr(F, name)) == expected, name
+            compared += 1
+    assert compared > 40
 
 
 # --- layers against torch -----------------------------------------------------------------
@@ -128,10 +154,12 @@ def test_layer_matches_torch(name, backend):
         theirs.eval()
     x = np.random.default_rng(len(name)).standard_normal(shape) * scale
     # torch's hardsigmoid backward multiplies by the float32 constant 1/6 even in float64, and
-    # has no derivative of its own
+    # has no derivative of its own. Exact GELU is ~100 composed ops: its second order runs on
+    # numpy only (seconds of launches in Triton's interpreter; the same ops are covered there).
     tolerance = 1e3 if name == "hardsigmoid" else 1.0
-    check_module(ours, theirs, [x], backend=backend, scale=tolerance,
-                 second_order=name != "hardsigmoid", what=name)
+    second_order = name != "hardsigmoid" and not (name == "gelu" and backend == "triton")
+    check_module(ours, theirs, [x], backend=backend, scale=tolerance, second_order=second_order,
+                 what=name)
 
 
 def test_inplace_flags_show_in_repr_as_in_torch():
@@ -306,6 +334,16 @@ def loss_cases(rng):
                     None, []),
         "triplet_swap_p1": (lambda nn, w: nn.TripletMarginLoss(1.0, p=1.0, swap=True),
                             [a, b, a[::-1].copy() * 0.5], None, []),
+        "gaussian_nll": (lambda nn, w: nn.GaussianNLLLoss(full=True),
+                         [a, b, rng.uniform(0.5, 2, (3, 4))], None, []),
+        "gaussian_nll_homoscedastic": (lambda nn, w: nn.GaussianNLLLoss(eps=0.6),
+                                       [a, b, rng.uniform(0.1, 2, 3)], None, []),
+        "poisson_nll": (lambda nn, w: nn.PoissonNLLLoss(full=True),
+                        [a, rng.uniform(0, 3, (3, 4))], None, []),
+        "poisson_nll_rates": (lambda nn, w: nn.PoissonNLLLoss(log_input=False),
+                              [p, rng.uniform(0, 3, (3, 4))], None, []),
+        "multilabel_soft_margin": (lambda nn, w: nn.MultiLabelSoftMarginLoss(weight=w[0]),
+                                   [logits, soft], None, [w4]),
     }
 
 
@@ -494,6 +532,8 @@ ERRORS = [
     (lambda: F.huber_loss(_t(2), _t(2), delta=0.0), ValueError, r"huber_loss: delta must be"),
     (lambda: F.mse_loss(_t(2), _t(2), reduction="avg"), ValueError,
      r"mse_loss: reduction must be 'mean', 'sum' or 'none', got 'avg'"),
+    (lambda: F.kl_div(_t(2), _t(2), reduction="avg"), ValueError,
+     r"kl_div: reduction must be 'mean', 'batchmean', 'sum' or 'none', got 'avg'"),
     (lambda: F.mse_loss(_t(2), _t(2), weight=_t(3)), ValueError,
      r"mse_loss: weight of shape \(3,\) must have the input's shape \(2,\)"),
     (lambda: F.soft_margin_loss(_t(2), _t(3)), ValueError,
