@@ -21,6 +21,14 @@ from minigan.metrics import scores
 RNG = np.random.default_rng(1234)
 
 
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Small GEMMs thrash with more than one BLAS thread on a shared machine."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        yield
+
+
 def gaussian(n, d, shift=0.0, scale=1.0, seed=0):
     """n samples of a correlated d-dimensional Gaussian (the same law for every seed)."""
     mix = np.random.default_rng(99).standard_normal((d, d)) * 0.3 + np.eye(d)

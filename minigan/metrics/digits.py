@@ -82,7 +82,7 @@ def to_input_size(x):
 def _digest(arrays: dict[str, np.ndarray], info_json: str) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = np.require(arrays[name], requirements="C")  # keeps 0-d arrays 0-d
         h.update(f"{name}|{a.dtype.str}|{a.shape}\n".encode())
         h.update(a.tobytes())
     h.update(info_json.encode())
@@ -95,7 +95,8 @@ def save_weights(path: str | Path, net: DigitsNet, info: dict) -> None:
     from safetensors.numpy import save
 
     from minigan.training.checkpoint import atomic_write
-    arrays = {k: np.ascontiguousarray(v.numpy()) for k, v in net.state_dict().items()}
+    arrays = {k: np.require(v.numpy(), requirements="C")
+              for k, v in net.state_dict().items()}
     info_json = json.dumps(info, sort_keys=True)
     metadata = {"format": WEIGHTS_FORMAT, "info": info_json,
                 "checksum": _digest(arrays, info_json)}
