@@ -213,11 +213,12 @@ class PReLU(Module):
     """max(0, x) + weight * min(0, x) with a learnable ``weight`` of ``num_parameters``
     entries (1, or one per channel), initialized to ``init``."""
 
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype=None,
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None, *,
                  backend=None):
         super().__init__()
         self.num_parameters, self.init = num_parameters, init
-        self.weight = Parameter(minigan.empty(num_parameters, dtype=dtype, backend=backend))
+        self.weight = Parameter(minigan.empty(num_parameters, dtype=dtype, backend=backend,
+                                              device=device))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
