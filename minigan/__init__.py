@@ -49,7 +49,7 @@ __all__ = [
     "get_default_dtype", "float32", "float64", "int64", "functional", "optim", "nn", "cuda",
     "legacy", "device", "save", "load", "FloatTensor", "DoubleTensor", "HalfTensor",
     "LongTensor", "IntTensor", "ByteTensor", "BoolTensor", "is_tensor", "randperm",
-    "linspace", "eye", "normal", "result_type", "concat",
+    "linspace", "eye", "normal", "result_type", "concat", "utils", "Generator",
 ]
 
 
@@ -285,13 +285,14 @@ def minimum(a: Tensor, b: Tensor) -> Tensor:
     return _ops.minimum(a, a._lift(b, "minimum"))
 
 
-from minigan import cuda, functional, legacy, nn, optim  # noqa: E402
+from minigan import cuda, functional, legacy, nn, optim, utils  # noqa: E402
 from minigan.device import device  # noqa: E402
 from minigan.legacy import (  # noqa: E402
     BoolTensor,
     ByteTensor,
     DoubleTensor,
     FloatTensor,
+    Generator,
     HalfTensor,
     IntTensor,
     LongTensor,

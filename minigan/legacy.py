@@ -89,3 +89,25 @@ def Variable(data, requires_grad: bool = False, volatile: bool = False):  # noqa
     if requires_grad and not data.requires_grad:
         return data.detach().requires_grad_(True)
     return data
+
+
+class Generator(np.random.Generator):
+    """torch.Generator for the host-side randomness of scripts (DataLoader shuffling,
+    random_split): a numpy Generator that ``manual_seed(seed)`` reseeds. Tensor sampling
+    (randn, dropout) uses each backend's own generator, seeded by ``minigan.manual_seed``."""
+
+    def __init__(self, device="cpu"):
+        self._initial = 67280421310721  # torch's default seed
+        super().__init__(np.random.PCG64(self._initial))
+
+    def manual_seed(self, seed: int) -> Generator:
+        self._initial = int(seed)
+        self.bit_generator.state = np.random.PCG64(self._initial).state
+        return self
+
+    def initial_seed(self) -> int:
+        return self._initial
+
+    def seed(self) -> int:
+        """Reseed from fresh OS entropy and return the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % 2**63)).initial_seed()

@@ -497,3 +497,14 @@ def test_function_forms_and_grad_only_inputs():
                                torch.clamp(tx, -1, 2).detach().numpy())
     (g,) = minigan.autograd.grad(minigan.sum(x * x), x, only_inputs=True)
     np.testing.assert_allclose(g.numpy(), 2 * tx.detach().numpy())
+
+
+def test_generator_seeds_the_data_loader():
+    from minigan.utils.data import DataLoader, TensorDataset
+    g = minigan.Generator().manual_seed(5)
+    loader = DataLoader(TensorDataset(minigan.arange(12)), batch_size=4, shuffle=True,
+                        generator=g)
+    first = [b[0].tolist() for b in loader]
+    g.manual_seed(5)
+    assert [b[0].tolist() for b in loader] == first and g.initial_seed() == 5
+    assert sorted(sum(first, [])) == list(range(12))
