@@ -185,6 +185,7 @@ def test_errors_are_one_line(run, cache, tmp_path, capsys, monkeypatch):
         ([run, "--n", 1], "--n must be at least 2"),
         ([run, "--features", "inception"], "--inception-weights PATH"),
         ([run, "--real", "cifar10"], "needs --data-dir"),
+        ([run, "--threads", "0"], "--threads must be positive"),
     ]
     for args, message in cases:
         code, _, err = _eval([*args, "--cache-dir", cache, *FAST], capsys)
@@ -206,7 +207,7 @@ def test_evaluator_for_training_loops(run, cache):
     G.train()
     before = {k: v.numpy().copy() for k, v in G.state_dict().items()}
     ev = Evaluator("digits", None, 32, n=80, metrics=("fid", "kid", "classes"), cache=cache,
-                   batch_size=25)
+                   batch_size=25, kid_subsets=10, threads=1)
     assert ev.real_info["cache_hit"] is True and ev.real_info["count"] == 1797
     minigan.manual_seed(5)
     expected_noise = minigan.randn(3).numpy()

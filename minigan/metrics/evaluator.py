@@ -326,10 +326,15 @@ class Evaluator:
     (the keys of :func:`compare`). Each call uses the same ``n`` latents (from ``seed``), so
     successive evaluations of a training run differ by the generator only.
 
-    Cost with the digits features on 2 CPU cores (numpy backend): a DCGAN generator
-    (ngf 32, 32x32) plus the classifier run at roughly 1,000 images/s, so ``n=2000`` with FID
-    and KID takes ~2-3 s, once the real features are cached (the first call computes them:
-    ~2 s for the embedded digits).
+    Cost, measured on the 2-core development VM while other jobs shared it (numpy backend,
+    the README's DCGAN with ngf 32 at 32x32, digits features): sampling + features run at
+    ~600 images/s with one BLAS thread (``threads=1``; ~250 images/s with the default two
+    threads on the busy machine, ~2,000 images/s for the features alone on an idle one).
+    ``n=2000`` then costs ~3.5 s for the samples plus, for the metrics, 0.3 s with
+    ``kid_subsets=10`` or 3-4 s with the default 100 subsets of 1000; FID alone is ~10 ms at 64
+    dimensions. Every 500 DCGAN steps (~110 s here) that is a 4% overhead with ``n=2000,
+    metrics=("fid", "kid"), kid_subsets=10, threads=1``. The first Evaluator for a dataset
+    computes the real features (~2-3 s for the 1,797 digits) and caches them.
     """
 
     def __init__(self, dataset: str = "digits", data_dir: str | os.PathLike | None = None,
@@ -338,7 +343,7 @@ class Evaluator:
                  seed: int = 0, cache: bool | str | os.PathLike = True,
                  inception_weights: str | os.PathLike | None = None, kid_subsets: int = 100,
                  kid_subset_size: int = 1000, real_n: int | None = None,
-                 progress: bool = False):
+                 progress: bool = False, threads: int | None = None):
         if n < 2:
             raise MetricError(f"evaluate: n must be at least 2, got {n}")
         if batch_size < 1:
@@ -346,25 +351,35 @@ class Evaluator:
         self.metrics = parse_metrics(metrics)
         self.n, self.batch_size, self.seed, self.backend = n, batch_size, seed, backend
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
-        self.progress = progress
+        self.progress, self.threads = progress, threads
         self.extractor = get_extractor(features, backend, inception_weights)
         self.real_info: dict = {"dataset": dataset, "img_size": img_size,
                                 "data_dir": None if data_dir is None else str(data_dir)}
         start = time.perf_counter()
-        self.real = real_features(dataset, data_dir, img_size, self.extractor,
-                                  real_n or max(n, 10000), batch_size, cache, progress,
-                                  self.real_info)
+        with self._blas_threads():
+            self.real = real_features(dataset, data_dir, img_size, self.extractor,
+                                      real_n or max(n, 10000), batch_size, cache, progress,
+                                      self.real_info)
         self.real_info["seconds"] = round(time.perf_counter() - start, 3)
+
+    def _blas_threads(self):
+        import contextlib
+        if self.threads is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(self.threads)
 
     def evaluate(self, G, latent_dim: int | None = None, backend: str | None = None) -> dict:
         """The metrics of ``G``'s samples (a flat dict of floats, plus ``eval_seconds`` and
         ``images_per_s`` of sampling and features)."""
         start = time.perf_counter()
-        fake = sample_features(G, self.extractor, self.n, latent_dim, backend or self.backend,
-                               self.batch_size, self.seed, self.progress)
-        sampled = time.perf_counter()
-        out = compare(self.real, fake, self.metrics, self.kid_subsets, self.kid_subset_size,
-                      self.seed)
+        with self._blas_threads():
+            fake = sample_features(G, self.extractor, self.n, latent_dim,
+                                   backend or self.backend, self.batch_size, self.seed,
+                                   self.progress)
+            sampled = time.perf_counter()
+            out = compare(self.real, fake, self.metrics, self.kid_subsets,
+                          self.kid_subset_size, self.seed)
         end = time.perf_counter()
         self.last_fake = fake
         out["images_per_s"] = self.n / max(sampled - start, 1e-9)
