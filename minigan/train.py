@@ -90,6 +90,21 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                         "installed)")
     p.add_argument("--log-interval", dest="log_interval", type=int, default=d.log_interval,
                    help="steps between metrics.jsonl lines")
+    p.add_argument("--eval-interval", dest="eval_interval", type=int, default=d.eval_interval,
+                   help="steps between evaluations of G (minigan.metrics) written to "
+                        "metrics.jsonl; the best by FID is kept as checkpoints/best.npz "
+                        "(0: never)")
+    p.add_argument("--eval-metrics", dest="eval_metrics", default=d.eval_metrics,
+                   help="comma-separated: fid,kid,is,pr,dc,classes")
+    p.add_argument("--eval-n", dest="eval_n", type=int, default=d.eval_n,
+                   help="samples per evaluation")
+    p.add_argument("--eval-features", dest="eval_features", default=d.eval_features,
+                   choices=["digits", "inception"],
+                   help="feature extractor: the shipped digits classifier (1-channel data) "
+                        "or InceptionV3 (needs --inception-weights)")
+    p.add_argument("--inception-weights", dest="inception_weights", default=None,
+                   help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its "
+                        "safetensors conversion")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -99,6 +114,8 @@ def _check(args, parser) -> None:
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got "
                          f"{getattr(args, name)}")
+    if args.eval_interval < 0 or args.eval_n < 2:
+        parser.error("--eval-interval must be >= 0 and --eval-n >= 2")
     for name in ("epochs", "steps"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name} must be positive, got {getattr(args, name)}")
@@ -142,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             last = trainer.fit(progress=not args.no_progress)
     except (DataError, CheckpointError, NonFiniteLossError) as e:
         print(f"minigan.train: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # an evaluation setup error (metrics, features, weights file)
+        from minigan.metrics import FeatureError, MetricError
+        from minigan.metrics.inception import InceptionWeightsError
+        if not isinstance(e, (FeatureError, MetricError, InceptionWeightsError)):
+            raise
+        print(f"minigan.train: --eval-*: {e}", file=sys.stderr)
         return 1
     except RunFinished as e:
         print(f"minigan.train: {e}")

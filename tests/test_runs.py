@@ -432,3 +432,32 @@ def test_install_says_whether_the_kernels_were_built(tmp_path):
     numpy_line = next(line for line in proc.stdout.splitlines() if "numpy " in line)
     assert ("C++ kernels" in numpy_line) == (compiled.CPU is not None)
     assert "not built" in numpy_line or compiled.CPU is not None
+
+
+def test_evaluation_during_training_keeps_the_best(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIGAN_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    flags = ["dcgan", *TINY, "--no-progress", "--out", str(out), "--checkpoint-interval", "2",
+             "--eval-interval", "2", "--eval-n", "64", "--eval-metrics", "fid,pr",
+             "--log-interval", "1"]
+    assert train_main([*flags, "--steps", "5"]) == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    evals = [r for r in rows if "fid" in r]
+    assert [r["step"] for r in evals] == [2, 4, 5]
+    assert all(np.isfinite([r["fid"], r["precision"], r["recall"]]).all() for r in evals)
+    best = min(evals, key=lambda r: r["fid"])
+    arrays, meta = ck.load_checkpoint(out / "checkpoints" / "best.npz")
+    assert meta["step"] == best["step"] and meta["best"]["fid"] == pytest.approx(best["fid"])
+    assert "best.npz" not in [p.name for p in ck.list_checkpoints(out / "checkpoints")]
+    # resumed from step 4 (as if killed before step 5's checkpoint): one line per step again
+    (out / "checkpoints" / "step_000005.npz").unlink()
+    assert train_main([*flags, "--steps", "6"]) == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows if "fid" in r] == [2, 4, 6]
+    assert [r["step"] for r in rows if "d_loss" in r] == [1, 2, 3, 4, 5, 6]
+    # a feature extractor that cannot run is one line before any training
+    capsys.readouterr()
+    assert train_main([*flags[:-2], "--steps", "2", "--eval-features", "inception",
+                       "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--inception-weights" in err

@@ -41,17 +41,20 @@ def save_grid(images: np.ndarray, path: str | os.PathLike, nrow: int | None = No
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
 
 
-def plot_curves(steps: list[int], panels: list[dict[str, list[float]]],
+def plot_curves(steps, panels: list[dict[str, list[float]]],
                 path: str | os.PathLike, width: int = 640, panel_height: int = 220) -> None:
     """Line plots against the training step, one panel per dict of named series (e.g. the two
-    losses, then D(x) and D(G(z))), stacked, written atomically as a PNG."""
+    losses, then D(x) and D(G(z)), then evaluation metrics), stacked on one step axis, written
+    atomically as a PNG. ``steps``: one list for every panel, or one list per panel."""
     from minigan.training.checkpoint import atomic_write
+    per_panel = steps if steps and isinstance(steps[0], (list, tuple)) else [steps] * len(panels)
     margin, top = 56, 10
     img = Image.new("RGB", (width, panel_height * len(panels) + 24), "white")
     draw = ImageDraw.Draw(img)
-    x0, x1 = (steps[0], steps[-1]) if steps else (0, 1)
+    everything = [x for xs in per_panel for x in xs]
+    x0, x1 = (min(everything), max(everything)) if everything else (0, 1)
     x1 = x1 if x1 > x0 else x0 + 1
-    for p, series in enumerate(panels):
+    for p, (series, steps) in enumerate(zip(panels, per_panel)):
         y_top = p * panel_height + top
         y_bottom = (p + 1) * panel_height - 28
         draw.rectangle([margin, y_top, width - 8, y_bottom], outline="black")

@@ -100,6 +100,12 @@ class TrainConfig:
     n_samples: int = 64
     keep_checkpoints: int = 3
     tensorboard: bool = True
+    # evaluation during training (minigan.metrics): every eval_interval steps (0: never)
+    eval_interval: int = 0
+    eval_metrics: str = "fid,kid"
+    eval_n: int = 2000
+    eval_features: str = "digits"
+    inception_weights: str | None = None
     minigan_version: str = field(default_factory=lambda: minigan.__version__)
     # what the backend ran on (for numpy: whether the compiled csrc/ kernels were used)
     backend_details: dict = field(default_factory=dict)
@@ -148,6 +154,14 @@ class Trainer:
         self._saved_step = -1
         self._tb = None
         self.last_line: dict = {}
+        self.best: dict | None = None  # {"step", metric: value} of the best evaluation
+        self.evaluator = None
+        if cfg.eval_interval:
+            from minigan.metrics import Evaluator
+            self.evaluator = Evaluator(
+                cfg.data, cfg.data_dir, cfg.img_size, features=cfg.eval_features,
+                n=cfg.eval_n, metrics=cfg.eval_metrics, backend=cfg.backend,
+                inception_weights=cfg.inception_weights)
 
     # --- one step ------------------------------------------------------------------------
     def _real(self, i: int):
@@ -217,7 +231,9 @@ class Trainer:
                         self.step == self.total
                     checkpoint = self.step % self.cfg.checkpoint_interval == 0 or \
                         self.step == self.total
-                    if not (log or sample or checkpoint or self.step % every == 0):
+                    evaluate = self.evaluator is not None and (
+                        self.step % self.cfg.eval_interval == 0 or self.step == self.total)
+                    if not (log or sample or checkpoint or evaluate or self.step % every == 0):
                         continue
                     self._read(every)  # waits for the queued steps
                     self._seconds += time.perf_counter() - segment
@@ -227,6 +243,8 @@ class Trainer:
                         self.write_metrics_line()
                     if sample:
                         self.save_samples()
+                    if evaluate:
+                        self.run_evaluation()
                     if checkpoint:
                         self.save()
                     # the next interval times training steps only, not this one's files
@@ -370,6 +388,28 @@ class Trainer:
         self.last_line = line
         return line
 
+    # --- evaluation --------------------------------------------------------------------------
+    BEST_METRIC = "fid"  # lower is better; the best checkpoint is kept by it
+
+    def run_evaluation(self) -> dict:
+        """Evaluate G (minigan.metrics.Evaluator: fixed latents, eval mode, no state touched),
+        append the figures to metrics.jsonl (and TensorBoard), and keep the state of the best
+        evaluation so far as checkpoints/best.npz."""
+        result = self.evaluator.evaluate(self.G, self.cfg.latent_dim, self.cfg.backend)
+        line = {"step": self.step, **{k: float(v) for k, v in result.items()},
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        if self._tb is not None:
+            self._tb.scalars(self.step, {f"eval/{k}": v for k, v in result.items()
+                                         if not k.endswith("seconds") and k != "images_per_s"})
+        key = self.BEST_METRIC if self.BEST_METRIC in result else next(iter(result))
+        if self.best is None or result[key] < self.best[key]:
+            self.best = {"step": self.step, key: float(result[key])}
+            save_checkpoint(self.run_dir / CHECKPOINTS / "best.npz", self.state_arrays(),
+                            self._meta())
+        return line
+
     # --- checkpoints -----------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
@@ -386,15 +426,9 @@ class Trainer:
         """Write the step's checkpoint, then G's export, then drop the oldest checkpoints and
         redraw losses.png; each file atomically, so a kill at any point leaves the newest
         complete checkpoint to resume from."""
-        backend = minigan.get_backend(self.backend)
-        meta = {"step": self.step, "total": self.total, "config": asdict(self.cfg),
-                "rng": backend.get_rng_state(),
-                "opt_g_groups": self.opt_g.state_dict()["param_groups"],
-                "opt_d_groups": self.opt_d.state_dict()["param_groups"],
-                "wall_time": self.wall_time(),
-                "window": {"n": self._n, "seconds": self._seconds, "sums": self._sums}}
         arrays = self.state_arrays()
-        save_checkpoint(checkpoint_path(self.run_dir / CHECKPOINTS, self.step), arrays, meta)
+        save_checkpoint(checkpoint_path(self.run_dir / CHECKPOINTS, self.step), arrays,
+                        self._meta())
         g_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("G.")}
         info = {"step": self.step, "channels": self.channels, "config": asdict(self.cfg)}
         try:
@@ -407,6 +441,16 @@ class Trainer:
         if self._tb is not None:
             self._tb.flush()
         self._saved_step = self.step
+
+    def _meta(self) -> dict:
+        backend = minigan.get_backend(self.backend)
+        return {"step": self.step, "total": self.total, "config": asdict(self.cfg),
+                "rng": backend.get_rng_state(),
+                "opt_g_groups": self.opt_g.state_dict()["param_groups"],
+                "opt_d_groups": self.opt_d.state_dict()["param_groups"],
+                "wall_time": self.wall_time(),
+                "window": {"n": self._n, "seconds": self._seconds, "sums": self._sums},
+                "best": self.best}
 
     def load(self, path) -> None:
         """Restore the state of the checkpoint at ``path``."""
@@ -431,6 +475,7 @@ class Trainer:
         self._n = int(window.get("n", 0))
         self._seconds = float(window.get("seconds", 0.0))
         self._sums = {k: float(window.get("sums", {}).get(k, 0.0)) for k in METRIC_KEYS}
+        self.best = meta.get("best")
 
     # --- outputs ---------------------------------------------------------------------------
     def save_samples(self) -> None:
@@ -441,12 +486,19 @@ class Trainer:
             self._tb.image("samples", self.step, pixels)
 
     def plot_losses(self) -> None:
-        rows = read_metrics(self.run_dir / "metrics.jsonl")
+        all_rows = read_metrics(self.run_dir / "metrics.jsonl")
+        rows = [r for r in all_rows if "d_loss" in r]
         if not rows:
             return
-        steps = [r["step"] for r in rows]
-        plot_curves(steps, [{k: [r[k] for r in rows] for k in ("d_loss", "g_loss")},
-                            {k: [r[k] for r in rows] for k in ("D(x)", "D(G(z))")}],
+        panels = [(rows, {k: [r[k] for r in rows] for k in ("d_loss", "g_loss")}),
+                  (rows, {k: [r[k] for r in rows] for k in ("D(x)", "D(G(z))")})]
+        evals = [r for r in all_rows if "d_loss" not in r]
+        names = [k for k in evals[0] if k not in ("step", "time") and k != "images_per_s"
+                 and not k.endswith("seconds") and not k.endswith("_std")][:1] if evals else []
+        names = ["fid"] if evals and "fid" in evals[0] else names
+        if names:
+            panels.append((evals, {k: [r[k] for r in evals] for k in names}))
+        plot_curves([[r["step"] for r in p[0]] for p in panels], [p[1] for p in panels],
                     self.run_dir / "losses.png")
 
 
