@@ -24,15 +24,16 @@ from minigan.training.checkpoint import (
     load_latest,
 )
 from minigan.training.images import save_grid
-from minigan.training.trainer import CHECKPOINTS, EXPORT, TrainConfig, generate
+from minigan.training.trainer import CHECKPOINTS, EXPORT, Sampler, TrainConfig, generate
 
 
 def load_generator(source: str | Path, backend: str | None = None):
-    """``(G, cfg)``: the generator of a run folder (its ``generator.safetensors``, or when that
+    """``(G, cfg)``: the generator (a module ``z -> images``; class-conditional models cycle
+    through the classes) of a run folder (its ``generator.safetensors``, or when that
     is missing or broken, with a warning, its newest readable checkpoint) or of a
     ``generator.safetensors`` file on its own, on the run's backend or on ``backend`` (the
     files hold host arrays: any backend loads them)."""
-    from minigan.train import build_models
+    from minigan.train import build_model
     source = Path(source)
     if source.is_file():
         arrays, info = load_generator_export(source)
@@ -67,13 +68,14 @@ def load_generator(source: str | Path, backend: str | None = None):
         last = max((k for k in arrays if k.endswith(".weight")),
                    key=lambda k: int(k.split(".")[1]))
         channels = arrays[last].shape[1]
-    G, _ = build_models(cfg, channels)
+    model = build_model(cfg, channels, int(info.get("n_classes") or 0))
     try:
-        G.load_state_dict({k: minigan.tensor(v, backend=cfg.backend) for k, v in arrays.items()})
+        model.nets["G"].load_state_dict({k: minigan.tensor(v, backend=cfg.backend)
+                                         for k, v in arrays.items()})
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{source}: the weights do not fit the run's generator ({e})") \
             from None
-    return G, cfg
+    return Sampler(model), cfg
 
 
 def main(argv: list[str] | None = None) -> int:

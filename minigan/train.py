@@ -15,6 +15,7 @@ from minigan.backends import BackendNotImplementedError, BackendUnavailableError
 from minigan.data import DATASETS, DataError
 from minigan.data import load as load_dataset
 from minigan.models import MODELS
+from minigan.models.base import option_flag
 from minigan.training.checkpoint import CheckpointError, CheckpointWarning, list_checkpoints
 from minigan.training.interrupt import TrainingInterrupted
 from minigan.training.trainer import (
@@ -31,18 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m minigan.train",
         description="Train a GAN with minigan. Models:\n" + "\n".join(
-            f"  {name:<8} {doc}" for name, doc in MODELS.items()),
+            f"  {name:<10} {cls.summary} ({cls.paper})" for name, cls in MODELS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="model", metavar="MODEL", required=True)
-    for name, doc in MODELS.items():
-        p = sub.add_parser(name, help=doc, description=doc,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        _add_flags(p)
+    for name, cls in MODELS.items():
+        preset = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in cls.preset.items())
+        description = f"{name}: {cls.summary}.\nPaper: {cls.paper}." + (
+            f"\nThe preset sets {preset}; any flag overrides it." if preset else "")
+        p = sub.add_parser(name, help=f"{cls.summary} ({cls.paper})", description=description,
+                           formatter_class=_Formatter)
+        _add_flags(p, cls)
     return parser
 
 
-def _add_flags(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def _add_flags(p: argparse.ArgumentParser, model_cls) -> None:
+    d = TrainConfig(**model_cls.preset)  # the model's preset as the flags' defaults
     p.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
                    help="where the kernels run")
     p.add_argument("--tf32", action="store_true",
@@ -106,6 +114,11 @@ def _add_flags(p: argparse.ArgumentParser) -> None:
                    help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth or its "
                         "safetensors conversion")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    if model_cls.options:
+        group = p.add_argument_group(f"{model_cls.name} options")
+        for name, (default, kind, help_text) in model_cls.options.items():
+            group.add_argument(option_flag(name), dest=f"option_{name}", default=default,
+                               type=kind, help=help_text)
 
 
 def _check(args, parser) -> None:
@@ -146,26 +159,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minigan.train: --resume: {out} holds no checkpoint to resume (without "
               "--resume the same command starts it)", file=sys.stderr)
         return 1
-    fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")}
-    cfg = TrainConfig(**{**fields, "out": out})
+    fields = {k: v for k, v in vars(args).items() if k not in ("resume", "no_progress")
+              and not k.startswith("option_")}
+    options = {k[len("option_"):]: v for k, v in vars(args).items() if k.startswith("option_")}
+    cfg = TrainConfig(**{**fields, "out": out, "options": options})
     try:
         dataset = load_dataset(cfg.data, cfg.data_dir, cfg.img_size)
         minigan.manual_seed(cfg.seed)
-        G, D = build_models(cfg, dataset.channels)
-        trainer = Trainer(cfg, G, D, dataset)
+        model = build_model(cfg, dataset.channels, dataset.num_classes)
+        trainer = Trainer(cfg, model, dataset)
         with warnings.catch_warnings():
             warnings.simplefilter("always", CheckpointWarning)
             warnings.showwarning = _one_line_warning
             last = trainer.fit(progress=not args.no_progress)
     except (DataError, CheckpointError, NonFiniteLossError) as e:
         print(f"minigan.train: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # an evaluation setup error (metrics, features, weights file)
-        from minigan.metrics import FeatureError, MetricError
-        from minigan.metrics.inception import InceptionWeightsError
-        if not isinstance(e, (FeatureError, MetricError, InceptionWeightsError)):
-            raise
-        print(f"minigan.train: --eval-*: {e}", file=sys.stderr)
         return 1
     except RunFinished as e:
         print(f"minigan.train: {e}")
@@ -181,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted before training started; the same command starts it",
               file=sys.stderr)
         return 130
+    except Exception as e:  # an evaluation setup error (metrics, features, weights file)
+        from minigan.metrics import FeatureError, MetricError
+        from minigan.metrics.inception import InceptionWeightsError
+        if not isinstance(e, (FeatureError, MetricError, InceptionWeightsError)):
+            raise
+        print(f"minigan.train: --eval-*: {e}", file=sys.stderr)
+        return 1
     print(f"done: {trainer.step} steps, run folder {out}"
           + (f", d_loss {last['d_loss']:.4f}, g_loss {last['g_loss']:.4f}" if last else ""))
     return 0
@@ -190,11 +205,12 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"minigan.train: warning: {message}", file=sys.stderr)
 
 
-def build_models(cfg: TrainConfig, channels: int):
-    from minigan.models import Discriminator, Generator
-    G = Generator(cfg.latent_dim, cfg.ngf, channels, cfg.img_size)
-    D = Discriminator(cfg.ndf, channels, cfg.img_size)
-    return G.to(backend=cfg.backend), D.to(backend=cfg.backend)
+def build_model(cfg: TrainConfig, channels: int, n_classes: int = 0):
+    """The registered model ``cfg.model`` with its networks on ``cfg.backend``."""
+    if cfg.model not in MODELS:
+        raise CheckpointError(f"unknown model {cfg.model!r}; this minigan has "
+                              f"{', '.join(MODELS)}")
+    return MODELS[cfg.model](cfg, channels, n_classes)
 
 
 if __name__ == "__main__":

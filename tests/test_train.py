@@ -212,16 +212,18 @@ def test_generator_step_computes_no_discriminator_weight_gradients(tmp_path, mon
     zeroed by the next D step unread. G's update is the one a full backward gives."""
     import copy
 
+    from minigan import losses
     from minigan.data import load as load_dataset
-    from minigan.train import build_models
-    from minigan.training.trainer import TrainConfig, Trainer
+    from minigan.train import build_model
+    from minigan.training.trainer import StepData, TrainConfig, Trainer
 
     cfg = TrainConfig(ngf=4, ndf=4, batch_size=8, latent_dim=8, out=str(tmp_path / "r"))
     dataset = load_dataset(cfg.data, None, cfg.img_size)
     minigan.manual_seed(0)
-    G, D = build_models(cfg, dataset.channels)
+    model = build_model(cfg, dataset.channels)
+    G, D = model.nets["G"], model.nets["D"]
     G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)
-    trainer = Trainer(cfg, G, D, dataset)
+    trainer = Trainer(cfg, model, dataset)
     k = minigan.get_backend("numpy").k
     calls = []
     real_kernel = k.conv2d_backward_weight
@@ -235,20 +237,20 @@ def test_generator_step_computes_no_discriminator_weight_gradients(tmp_path, mon
     assert len(calls) == 2 * n_d + n_g  # D(real) and D(fake) in the D step, then G only
 
     # the same step written the plain way, with a full backward in the G step
-    ref = Trainer(cfg, G_ref, D_ref, dataset)
-    ref.opt_g, ref.opt_d = (minigan.optim.Adam(m.parameters(), lr=cfg.lr, betas=(cfg.b1, cfg.b2))
-                            for m in (G_ref, D_ref))
+    opt_g, opt_d = (minigan.optim.Adam(m.parameters(), lr=cfg.lr, betas=(cfg.b1, cfg.b2))
+                    for m in (G_ref, D_ref))
+    loss = losses.get(cfg.loss)
     minigan.manual_seed(1)
-    real = ref._real(0)
-    fake = G_ref(ref._noise(real.shape[0]))
-    loss_d = ref.loss.d_loss(D_ref(real), D_ref(fake.detach()))
-    ref.opt_d.zero_grad()
+    real = StepData(trainer).real(0).images
+    fake = G_ref(minigan.randn(real.shape[0], cfg.latent_dim))
+    loss_d = loss.d_loss(D_ref(real), D_ref(fake.detach()))
+    opt_d.zero_grad()
     loss_d.backward()
-    ref.opt_d.step()
-    loss_g = ref.loss.g_loss(D_ref(fake), None)
-    ref.opt_g.zero_grad()
+    opt_d.step()
+    loss_g = loss.g_loss(D_ref(fake), None)
+    opt_g.zero_grad()
     loss_g.backward()
-    ref.opt_g.step()
+    opt_g.step()
     for (name, a), b in zip(G.state_dict().items(), G_ref.state_dict().values()):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
 

@@ -108,7 +108,7 @@ def _step_workload(backend: str) -> None:
     """A DCGAN step (non-saturating loss) and a WGAN-GP step (double backward through D),
     with Adam, plus SGD and RMSprop updates: what a training run reaches."""
     from minigan.data import Dataset
-    from minigan.models import Discriminator, Generator
+    from minigan.train import build_model
     from minigan.training.trainer import TrainConfig, Trainer
     images = np.linspace(-1, 1, 4 * 32 * 32, dtype=np.float32).reshape(4, 1, 32, 32)
     data = Dataset(images, np.arange(4), "tiny", 4)
@@ -116,9 +116,9 @@ def _step_workload(backend: str) -> None:
         cfg = TrainConfig(backend=backend, batch_size=4, latent_dim=8, ngf=4, ndf=4, loss=loss,
                           gp=gp, out="unused")
         minigan.manual_seed(0)
-        G = Generator(8, 4, 1, 32).to(backend=backend)
-        D = Discriminator(4, 1, 32).to(backend=backend)
-        trainer = Trainer(cfg, G, D, data)
+        model = build_model(cfg, 1)
+        D = model.nets["D"]
+        trainer = Trainer(cfg, model, data)
         result = trainer.train_step()
         assert np.isfinite([result["d_loss"].item(), result["g_loss"].item()]).all()
     params = list(D.parameters())[:2]

@@ -1,11 +1,17 @@
-"""GAN architectures built from minigan.nn. ``MODELS`` maps a CLI name to its builder."""
+"""The GAN zoo: every module of this package defines and registers models (see
+:mod:`minigan.models.base`); ``MODELS`` maps each CLI name to its class."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
+from minigan.models.base import MODELS, Batch, GANModel, adversarial_step, register
 from minigan.models.dcgan import Discriminator, Generator
 
-MODELS = {
-    "dcgan": "DCGAN (Radford et al. 2016): all-convolutional G and D with BatchNorm",
-}
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name != "base":
+        importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["Generator", "Discriminator", "MODELS"]
+__all__ = ["MODELS", "GANModel", "Batch", "register", "adversarial_step", "Generator",
+           "Discriminator"]

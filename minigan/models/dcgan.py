@@ -8,6 +8,7 @@ state_dict of the same architecture in torch loads as it is.
 from __future__ import annotations
 
 from minigan import nn
+from minigan.models.base import GANModel, adversarial_step, register
 from minigan.nn import init
 
 
@@ -69,3 +70,20 @@ def dcgan_init(module: nn.Module) -> None:
     elif isinstance(module, nn.BatchNorm2d):
         init.normal_(module.weight, 1.0, 0.02)
         init.zeros_(module.bias)
+
+
+@register
+class DCGAN(GANModel):
+    name = "dcgan"
+    paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with Deep " \
+            "Convolutional GANs"
+    summary = "all-convolutional G and D with BatchNorm; Adam 2e-4, beta1 0.5"
+    preset = {"lr": 2e-4, "b1": 0.5, "b2": 0.999, "loss": "nsgan", "n_critic": 1}
+
+    def build(self) -> dict:
+        cfg = self.cfg
+        return {"G": Generator(cfg.latent_dim, cfg.ngf, self.channels, cfg.img_size),
+                "D": Discriminator(cfg.ndf, self.channels, cfg.img_size)}
+
+    def train_step(self, data) -> dict:
+        return adversarial_step(self, data)

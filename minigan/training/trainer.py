@@ -37,8 +37,8 @@ import numpy as np
 from tqdm import tqdm
 
 import minigan
-from minigan import losses as gan_losses
 from minigan.data import BatchIterator, Dataset
+from minigan.models.base import Batch, GANModel
 from minigan.training import tensorboard
 from minigan.training.checkpoint import (
     CheckpointError,
@@ -56,7 +56,6 @@ from minigan.training.interrupt import InterruptGuard, TrainingInterrupted
 
 CHECKPOINTS = "checkpoints"
 EXPORT = "generator.safetensors"
-METRIC_KEYS = ("d_loss", "g_loss", "D(x)", "D(G(z))")
 # losses whose objectives take only D's outputs (the others need samples or embeddings)
 TRAINER_LOSSES = ("nsgan", "minimax", "lsgan", "wgan", "hinge", "rsgan", "ragan", "rahinge",
                   "f-kl", "f-rkl", "f-pearson", "f-hellinger", "f-js", "f-gan")
@@ -106,6 +105,7 @@ class TrainConfig:
     eval_n: int = 2000
     eval_features: str = "digits"
     inception_weights: str | None = None
+    options: dict = field(default_factory=dict)  # the model's own flags (GANModel.options)
     minigan_version: str = field(default_factory=lambda: minigan.__version__)
     # what the backend ran on (for numpy: whether the compiled csrc/ kernels were used)
     backend_details: dict = field(default_factory=dict)
@@ -113,7 +113,8 @@ class TrainConfig:
     # flags a resumed run must share with its checkpoint: the architecture, and everything
     # that decides the steps (a changed one would silently break "the same run, continued")
     SHAPE_KEYS = ("model", "img_size", "latent_dim", "ngf", "ndf", "data", "loss", "gp",
-                  "gp_weight", "n_critic", "batch_size", "seed", "lr", "lr_d", "b1", "b2")
+                  "gp_weight", "n_critic", "batch_size", "seed", "lr", "lr_d", "b1", "b2",
+                  "options")
 
 
 def total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
@@ -124,32 +125,52 @@ def total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
     return max(1, epochs * batches_per_epoch // cfg.n_critic)
 
 
-class Trainer:
-    """Alternating D and G updates (n_critic D steps per G step) with Adam in both."""
+class StepData:
+    """What a model's train_step reads: ``real(k)``, the k-th real batch of this step (a
+    ``Batch`` on the model's backend; k < n_critic are distinct batches of the epoch order),
+    and ``step``, the index of the step (0-based)."""
 
-    def __init__(self, cfg: TrainConfig, G, D, dataset: Dataset):
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+        self.step = trainer.step
+
+    def real(self, k: int = 0) -> Batch:
+        t = self._trainer
+        images, labels = t.batches.batch(self.step * t.cfg.n_critic + k)
+        return Batch(minigan.tensor(images, backend=t.backend),
+                     None if labels is None else minigan.tensor(labels, backend=t.backend))
+
+
+class Trainer:
+    """Runs any registered GAN model (``minigan.models``): its train_step, the run folder,
+    checkpoints, resume, sample grids, the generator export and evaluation."""
+
+    def __init__(self, cfg: TrainConfig, model: GANModel, dataset: Dataset):
         self.cfg = cfg
-        self.G, self.D = G, D
+        self.model = model
+        self.G = model.nets["G"]
         self.backend = cfg.backend
         cfg.backend_details = minigan.get_backend(cfg.backend).details()
-        self.loss = gan_losses.get(cfg.loss)
-        self.opt_g = minigan.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.b1, cfg.b2))
-        self.opt_d = minigan.optim.Adam(D.parameters(), lr=cfg.lr_d or cfg.lr,
-                                        betas=(cfg.b1, cfg.b2))
         self.batches = BatchIterator(dataset, cfg.batch_size, seed=cfg.seed)
         self.total = total_steps(cfg, self.batches.batches_per_epoch)
         self.run_dir = Path(cfg.out)
         self.step = 0
-        # A fixed latent batch for the sample grids, independent of the training RNG.
-        z = np.random.default_rng([cfg.seed, 7]).standard_normal(
-            (cfg.n_samples, cfg.latent_dim, 1, 1)).astype(np.float32)
-        self.fixed_z = minigan.tensor(z, backend=self.backend)
+        # A fixed latent batch for the sample grids, independent of the training RNG (and
+        # for conditional models a fixed label per grid cell: the classes along each row).
+        rng = np.random.default_rng([cfg.seed, 7])
+        self.fixed_z = minigan.tensor(model.latent_numpy(rng, cfg.n_samples),
+                                      backend=self.backend)
+        self.fixed_labels = None
+        if model.conditional:
+            self.fixed_labels = minigan.tensor(np.arange(cfg.n_samples) % model.n_classes,
+                                               backend=self.backend)
         self.channels = dataset.channels
+        self.n_classes = model.n_classes
         # the open metrics interval: sums of the steps read so far, their count and seconds
-        self._sums = dict.fromkeys(METRIC_KEYS, 0.0)
+        self._sums: dict[str, float] = {}
         self._n, self._seconds = 0, 0.0
         self._unread: list[dict] = []  # steps whose values are still on the device
-        self._last_values = dict.fromkeys(METRIC_KEYS, float("nan"))
+        self._last_values: dict[str, float] = {}
         self._wall_base, self._session_start = 0.0, time.perf_counter()
         self._saved_step = -1
         self._tb = None
@@ -164,42 +185,10 @@ class Trainer:
                 inception_weights=cfg.inception_weights)
 
     # --- one step ------------------------------------------------------------------------
-    def _real(self, i: int):
-        images, _ = self.batches.batch(i)
-        return minigan.tensor(images, backend=self.backend)
-
-    def _noise(self, n: int):
-        return minigan.randn(n, self.cfg.latent_dim, 1, 1, backend=self.backend)
-
     def train_step(self) -> dict:
-        cfg = self.cfg
-        for k in range(cfg.n_critic):
-            real = self._real(self.step * cfg.n_critic + k)
-            fake = self.G(self._noise(real.shape[0]))
-            d_real, d_fake = self.D(real), self.D(fake.detach())
-            loss_d = self.loss.d_loss(d_real, d_fake)
-            if cfg.gp:
-                loss_d = loss_d + gan_losses.gradient_penalty(
-                    self.D, real, fake.detach(), cfg.gp, cfg.gp_weight)
-            self.opt_d.zero_grad()
-            loss_d.backward()
-            self.opt_d.step()
-        d_fake_g = self.D(fake)
-        d_real_g = None
-        if self.loss.g_uses_real:
-            with minigan.no_grad():
-                d_real_g = self.D(real)
-        loss_g = self.loss.g_loss(d_fake_g, d_real_g)
-        self.opt_g.zero_grad()
-        # Only G's gradients: the graph through D is pruned to what reaches G, so D's weight
-        # gradients (a third of D's backward GEMMs), which the next D step would zero, are
-        # never computed.
-        loss_g.backward(inputs=list(self.G.parameters()))
-        self.opt_g.step()
-        # 0-d tensors, read on the host only when fit() logs, samples or checkpoints (on a GPU
-        # each read is a device-to-host sync)
-        return {"d_loss": loss_d.detach(), "g_loss": loss_g.detach(),
-                "D(x)": _mean_output(d_real, cfg.loss), "D(G(z))": _mean_output(d_fake, cfg.loss)}
+        """The model's step; returns what it logs (0-d tensors, read on the host only when
+        fit() logs, samples or checkpoints: on a GPU each read is a device-to-host sync)."""
+        return self.model.train_step(StepData(self))
 
     # --- the run -------------------------------------------------------------------------
     def fit(self, progress: bool = True) -> dict:
@@ -237,7 +226,8 @@ class Trainer:
                         continue
                     self._read(every)  # waits for the queued steps
                     self._seconds += time.perf_counter() - segment
-                    bar.set_postfix({k: f"{self._last_values[k]:.3f}" for k in METRIC_KEYS} |
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in
+                                     list(self._last_values.items())[:4]} |
                                     {"img/s": f"{self._images_per_s():.0f}"})
                     if log:
                         self.write_metrics_line()
@@ -337,7 +327,7 @@ class Trainer:
         """Fold the steps not yet read into the interval sums (one device-to-host copy for
         all of them) and stop on a non-finite loss."""
         entries = [(i, k, v) for i, values in enumerate(self._unread)
-                   for k, v in values.items() if k in METRIC_KEYS]
+                   for k, v in values.items()]
         tensors = [v for _, _, v in entries if isinstance(v, minigan.Tensor)]
         host = iter(minigan.stack(tensors).numpy().tolist() if tensors else [])
         rows: list[dict] = [{} for _ in self._unread]
@@ -345,16 +335,17 @@ class Trainer:
             rows[i][k] = next(host) if isinstance(v, minigan.Tensor) else float(v)
         first = self.step - len(rows) + 1
         for i, row in enumerate(rows):
-            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
+            bad = {k: v for k, v in row.items() if k.endswith("loss") and not math.isfinite(v)}
+            if bad:
                 where = f"step {first + i}" if every == 1 else \
                     f"step {first + i} (read at step {self.step}; losses are read every " \
                     f"{every} steps on this device)"
+                losses = ", ".join(f"{k}={v}" for k, v in row.items() if k.endswith("loss"))
                 raise NonFiniteLossError(
-                    f"{where}: non-finite loss (d_loss={row['d_loss']}, "
-                    f"g_loss={row['g_loss']}); stopped, the last good checkpoint in "
-                    f"{self.run_dir / CHECKPOINTS} is kept")
-            for k in METRIC_KEYS:
-                self._sums[k] += row[k]
+                    f"{where}: non-finite loss ({losses}); stopped, the last good checkpoint "
+                    f"in {self.run_dir / CHECKPOINTS} is kept")
+            for k, v in row.items():
+                self._sums[k] = self._sums.get(k, 0.0) + v
         self._n += len(rows)
         if rows:
             self._last_values = rows[-1]
@@ -371,19 +362,20 @@ class Trainer:
     def write_metrics_line(self) -> dict:
         """Append the interval's means to metrics.jsonl (and TensorBoard) and start the next."""
         n = max(self._n, 1)
-        line = {"step": self.step, **{k: self._sums[k] / n for k in METRIC_KEYS},
+        line = {"step": self.step, **{k: v / n for k, v in self._sums.items()},
                 "steps_averaged": self._n,
-                "lr_g": self.opt_g.param_groups[0]["lr"],
-                "lr_d": self.opt_d.param_groups[0]["lr"],
+                **{f"lr_{name.lower()}": opt.param_groups[0]["lr"]
+                   for name, opt in self.model.opts.items()},
                 "step_time": self._seconds / n, "images_per_s": self._images_per_s(),
                 "wall_time": round(self.wall_time(), 3),
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
         if self._tb is not None:
-            self._tb.scalars(self.step, {k: line[k] for k in (
-                *METRIC_KEYS, "lr_g", "lr_d", "step_time", "images_per_s")})
-        self._sums = dict.fromkeys(METRIC_KEYS, 0.0)
+            self._tb.scalars(self.step, {k: v for k, v in line.items()
+                                         if k not in ("step", "steps_averaged", "wall_time",
+                                                      "time")})
+        self._sums = {}
         self._n, self._seconds = 0, 0.0
         self.last_line = line
         return line
@@ -395,7 +387,8 @@ class Trainer:
         """Evaluate G (minigan.metrics.Evaluator: fixed latents, eval mode, no state touched),
         append the figures to metrics.jsonl (and TensorBoard), and keep the state of the best
         evaluation so far as checkpoints/best.npz."""
-        result = self.evaluator.evaluate(self.G, self.cfg.latent_dim, self.cfg.backend)
+        result = self.evaluator.evaluate(Sampler(self.model), self.cfg.latent_dim,
+                                         self.cfg.backend)
         line = {"step": self.step, **{k: float(v) for k, v in result.items()},
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
@@ -413,10 +406,11 @@ class Trainer:
     # --- checkpoints -----------------------------------------------------------------------
     def state_arrays(self) -> dict[str, np.ndarray]:
         arrays = {}
-        for prefix, module in (("G", self.G), ("D", self.D)):
+        for prefix, module in self.model.nets.items():
             for k, v in module.state_dict().items():
                 arrays[f"{prefix}.{k}"] = v.numpy()
-        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+        for name, opt in self.model.opts.items():
+            prefix = f"opt_{name.lower()}"
             for idx, state in opt.state_dict()["state"].items():
                 for k, v in state.items():
                     arrays[f"{prefix}.state.{idx}.{k}"] = _to_numpy(v)
@@ -430,7 +424,8 @@ class Trainer:
         save_checkpoint(checkpoint_path(self.run_dir / CHECKPOINTS, self.step), arrays,
                         self._meta())
         g_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("G.")}
-        info = {"step": self.step, "channels": self.channels, "config": asdict(self.cfg)}
+        info = {"step": self.step, "channels": self.channels, "n_classes": self.n_classes,
+                "config": asdict(self.cfg)}
         try:
             save_generator(self.run_dir / EXPORT, g_arrays, info)
         except ImportError:
@@ -446,22 +441,23 @@ class Trainer:
         backend = minigan.get_backend(self.backend)
         return {"step": self.step, "total": self.total, "config": asdict(self.cfg),
                 "rng": backend.get_rng_state(),
-                "opt_g_groups": self.opt_g.state_dict()["param_groups"],
-                "opt_d_groups": self.opt_d.state_dict()["param_groups"],
+                **{f"opt_{name.lower()}_groups": opt.state_dict()["param_groups"]
+                   for name, opt in self.model.opts.items()},
                 "wall_time": self.wall_time(),
                 "window": {"n": self._n, "seconds": self._seconds, "sums": self._sums},
-                "best": self.best}
+                "best": self.best, "model_state": self.model.extra_state()}
 
     def load(self, path) -> None:
         """Restore the state of the checkpoint at ``path``."""
         self.load_state(*load_checkpoint(path))
 
     def load_state(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        for prefix, module in (("G", self.G), ("D", self.D)):
+        for prefix, module in self.model.nets.items():
             sd = {k[len(prefix) + 1:]: minigan.tensor(v, backend=self.backend)
                   for k, v in arrays.items() if k.startswith(prefix + ".")}
             module.load_state_dict(sd)
-        for prefix, opt in (("opt_g", self.opt_g), ("opt_d", self.opt_d)):
+        for name, opt in self.model.opts.items():
+            prefix = f"opt_{name.lower()}"
             state: dict = {}
             for k, v in arrays.items():
                 if k.startswith(prefix + ".state."):
@@ -474,12 +470,13 @@ class Trainer:
         window = meta.get("window") or {}
         self._n = int(window.get("n", 0))
         self._seconds = float(window.get("seconds", 0.0))
-        self._sums = {k: float(window.get("sums", {}).get(k, 0.0)) for k in METRIC_KEYS}
+        self._sums = {k: float(v) for k, v in window.get("sums", {}).items()}
         self.best = meta.get("best")
+        self.model.load_extra_state(meta.get("model_state") or {})
 
     # --- outputs ---------------------------------------------------------------------------
     def save_samples(self) -> None:
-        images = generate(self.G, self.fixed_z)
+        images = generate(self.model, self.fixed_z, self.fixed_labels)
         pixels = save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png",
                            nrow=8)
         if self._tb is not None:
@@ -487,12 +484,17 @@ class Trainer:
 
     def plot_losses(self) -> None:
         all_rows = read_metrics(self.run_dir / "metrics.jsonl")
-        rows = [r for r in all_rows if "d_loss" in r]
+        rows = [r for r in all_rows if "steps_averaged" in r]
         if not rows:
             return
-        panels = [(rows, {k: [r[k] for r in rows] for k in ("d_loss", "g_loss")}),
-                  (rows, {k: [r[k] for r in rows] for k in ("D(x)", "D(G(z))")})]
-        evals = [r for r in all_rows if "d_loss" not in r]
+        keys = [k for k in rows[-1] if k not in ("step", "steps_averaged", "step_time",
+                                                   "images_per_s", "wall_time", "time")
+                and not k.startswith("lr_")]
+        groups = [[k for k in keys if k.endswith("loss")], [k for k in keys if k.startswith("D(")]]
+        groups.append([k for k in keys if k not in groups[0] + groups[1]])
+        panels = [(rows, {k: [r.get(k, float("nan")) for r in rows] for k in group})
+                  for group in groups if group]
+        evals = [r for r in all_rows if "steps_averaged" not in r]
         names = [k for k in evals[0] if k not in ("step", "time") and k != "images_per_s"
                  and not k.endswith("seconds") and not k.endswith("_std")][:1] if evals else []
         names = ["fid"] if evals and "fid" in evals[0] else names
@@ -518,23 +520,37 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
-def generate(G, z) -> np.ndarray:
-    """Samples from G in eval mode (BatchNorm uses its running statistics)."""
+def generate(model, z, labels=None) -> np.ndarray:
+    """Samples from a model's G in eval mode (BatchNorm uses its running statistics); a bare
+    generator module works too."""
+    G = model.nets["G"] if isinstance(model, GANModel) else model
     was_training = G.training
     G.eval()
     with minigan.no_grad():
-        images = G(z).numpy()
+        out = model.generate(z, labels) if isinstance(model, GANModel) else G(z)
+        images = out.numpy()
     G.train(was_training)
     return images
 
 
-def _mean_output(logits, loss: str):
-    """Mean D output (a 0-d tensor) as a probability for the log-likelihood losses, raw
-    otherwise."""
-    out = logits.detach()
-    if loss in ("nsgan", "minimax", "rsgan"):
-        out = out.sigmoid()
-    return out.mean()
+class Sampler(minigan.nn.Module):
+    """A model's generator as one module ``z -> images`` (labels cycling through the classes
+    for conditional models), so code that samples "a G" works for every model (the
+    evaluator)."""
+
+    def __init__(self, model: GANModel):
+        super().__init__()
+        self.model = model
+        self.G = model.nets["G"]  # registered, so train()/eval() reach it
+        self.latent_dim = model.cfg.latent_dim
+
+    def forward(self, z):
+        z = z.reshape(z.shape[0], -1)
+        labels = None
+        if self.model.conditional:
+            labels = minigan.tensor(np.arange(z.shape[0]) % self.model.n_classes,
+                                    backend=z.backend)
+        return self.model.generate(z, labels)
 
 
 def _to_numpy(v) -> np.ndarray:
