@@ -1,5 +1,6 @@
 """Draw samples from a trained run: ``python -m minigan.sample RUN_DIR [--n 64] [--out grid.png]
-[--truncation PSI] [--seed S] [--backend NAME]``.
+[--truncation PSI] [--seed S] [--backend NAME] [--label K | --labels 0,1,2] [--interpolate]
+[--save-array FILE.npz]``; RUN_DIR may also be a run's ``generator.safetensors`` alone.
 
 The truncation trick (Brock et al. 2019, BigGAN) redraws every latent coordinate whose
 magnitude exceeds ``PSI`` until it falls inside, trading variety for fidelity.
@@ -13,13 +14,17 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 import minigan
+from minigan import functional as F
 from minigan.backends import BackendUnavailableError
 from minigan.losses.tricks import truncated_noise
 from minigan.training.checkpoint import (
     CheckpointError,
     CheckpointWarning,
     NoReadableCheckpoint,
+    atomic_write,
     load_generator_export,
     load_latest,
 )
@@ -89,6 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default=None, choices=["numpy", "triton", "cupy"],
                         help="where G runs (default: the run's backend; another backend loads "
                              "the same weights but draws other latents for a seed)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--label", type=int, default=None,
+                       help="class-conditional models: every sample of this class")
+    which.add_argument("--labels", default=None,
+                       help="class-conditional models: comma-separated classes, one grid row "
+                            "each (--n samples in all)")
+    parser.add_argument("--interpolate", action="store_true",
+                        help="latent walks: each row goes linearly from one latent to another "
+                             "in 8 steps")
+    parser.add_argument("--save-array", dest="save_array", default=None,
+                        help="also write images (N, C, H, W float32 in [-1, 1]) and labels to "
+                             "this .npz")
     args = parser.parse_args(argv)
     if args.n <= 0:
         parser.error(f"--n must be positive, got {args.n}")
@@ -96,11 +113,28 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", CheckpointWarning)
             warnings.showwarning = _one_line_warning
-            G, cfg = load_generator(args.run_dir, args.backend)
+            sampler, cfg = load_generator(args.run_dir, args.backend)
+        model = sampler.model
         minigan.manual_seed(args.seed)
-        shape = (args.n, cfg.latent_dim, 1, 1)
-        z = minigan.randn(*shape, backend=cfg.backend) if args.truncation is None else \
-            truncated_noise(*shape, threshold=args.truncation, backend=cfg.backend)
+        labels, nrow = _labels(model, args)
+        n = args.n if labels is None else len(labels)
+        if args.interpolate:
+            steps = 8
+            rows = max(1, n // steps)
+            t = minigan.tensor(np.tile(np.linspace(0, 1, steps, dtype=np.float32), rows)
+                               .reshape(-1, 1), backend=cfg.backend)
+            ends = [model.latent(rows) for _ in range(2)]
+            pick = minigan.tensor(np.repeat(np.arange(rows), steps), backend=cfg.backend)
+            z0, z1 = (F.index_select(e, 0, pick) for e in ends)
+            z = z0 + (z1 - z0) * t
+            if labels is not None:
+                labels = np.repeat(labels[::max(1, len(labels) // rows)][:rows], steps)
+            nrow, n = steps, rows * steps
+        elif args.truncation is not None:
+            z = truncated_noise(n, cfg.latent_dim, threshold=args.truncation,
+                                backend=cfg.backend)
+        else:
+            z = model.latent(n)
     except BackendUnavailableError as e:  # the message names the backend
         print(f"minigan.sample: {e}\nThe checkpoint loads on any backend: add --backend numpy.",
               file=sys.stderr)
@@ -108,12 +142,44 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ValueError) as e:
         print(f"minigan.sample: {e}", file=sys.stderr)
         return 1
-    images = generate(G, z)
+    label_tensor = None if labels is None else minigan.tensor(labels, backend=cfg.backend)
+    images = generate(model, z, label_tensor)
     run = Path(args.run_dir)
     out = args.out or str((run.parent if run.is_file() else run) / "sample.png")
-    save_grid(images, out)
-    print(f"wrote {args.n} samples to {out}")
+    save_grid(images, out, nrow=nrow)
+    if args.save_array:
+        arrays = {"images": images.astype(np.float32)}
+        if labels is not None:
+            arrays["labels"] = np.asarray(labels, dtype=np.int64)
+        atomic_write(args.save_array, lambda f: np.savez(f, **arrays))
+    print(f"wrote {n} samples to {out}"
+          + (f" and {args.save_array}" if args.save_array else ""))
     return 0
+
+
+def _labels(model, args):
+    """The class of each sample and the grid's row length, for conditional models."""
+    if args.label is None and args.labels is None:
+        if not model.conditional:
+            return None, None
+        k = model.n_classes  # every class along each row
+        return np.arange(args.n) % k, k
+    if not model.conditional:
+        raise ValueError(f"--label/--labels: model {model.name!r} is not class-conditional")
+    try:
+        classes = [args.label] if args.label is not None else \
+            [int(c) for c in args.labels.split(",") if c.strip()]
+    except ValueError:
+        raise ValueError(f"--labels: expected comma-separated integers, got "
+                         f"{args.labels!r}") from None
+    bad = [c for c in classes if not 0 <= c < model.n_classes]
+    if bad or not classes:
+        raise ValueError(f"--label/--labels: classes must be in 0..{model.n_classes - 1}, got "
+                         f"{bad or classes}")
+    if args.label is not None:
+        return np.full(args.n, args.label), None
+    per = max(1, args.n // len(classes))
+    return np.repeat(classes, per), per
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):

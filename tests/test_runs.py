@@ -461,3 +461,23 @@ def test_evaluation_during_training_keeps_the_best(tmp_path, monkeypatch, capsys
                        "--out", str(tmp_path / "x")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--inception-weights" in err
+
+
+def test_sample_walks_arrays_and_label_errors(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train_main(["dcgan", *TINY, "--steps", "2", "--no-progress", "--out", str(out)]) == 0
+    arr = tmp_path / "s.npz"
+    assert sample_main([str(out), "--n", "16", "--interpolate", "--save-array", str(arr),
+                        "--out", str(tmp_path / "walk.png")]) == 0
+    with np.load(arr) as f:
+        images = f["images"]
+        assert images.shape == (16, 1, 32, 32) and images.dtype == np.float32
+        assert "labels" not in f.files
+    assert np.abs(images).max() <= 1.0
+    # the first and last columns of a walk are two independent latents, the middle ones lie
+    # between: neighbouring images differ less than the two ends
+    row = images[:8].reshape(8, -1)
+    assert np.abs(row[1] - row[0]).mean() < np.abs(row[7] - row[0]).mean()
+    capsys.readouterr()
+    assert sample_main([str(out), "--label", "3"]) == 1
+    assert "not class-conditional" in capsys.readouterr().err
