@@ -508,3 +508,24 @@ def test_generator_seeds_the_data_loader():
     g.manual_seed(5)
     assert [b[0].tolist() for b in loader] == first and g.initial_seed() == 5
     assert sorted(sum(first, [])) == list(range(12))
+
+
+def test_sample_grid_utilities_and_cudnn_flags(tmp_path):
+    """torchvision.utils' make_grid/save_image conventions, and torch.backends.cudnn's flags
+    (accepted, no effect: minigan has no cuDNN)."""
+    from PIL import Image
+
+    import minigan.backends.cudnn as cudnn
+    from minigan.utils import make_grid, save_image
+    cudnn.benchmark = True
+    assert minigan.backends.cudnn.benchmark
+    x = np.random.default_rng(0).standard_normal((5, 1, 3, 4)).astype(np.float32)
+    g = make_grid(minigan.tensor(x), nrow=2, padding=1, normalize=True).numpy()
+    assert g.shape == (3, 3 * 4 + 1, 2 * 5 + 1)  # 3 rows of 2, 1-pixel padding
+    lo, hi = x.min(), x.max()
+    np.testing.assert_allclose(g[0, 1 + 4:1 + 4 + 3, 1 + 5:1 + 5 + 4], (x[3, 0] - lo) / (hi - lo),
+                               rtol=1e-6)
+    assert g[:, 0, :].max() == 0  # padding
+    assert make_grid(minigan.tensor(x[:1])).shape == (3, 3, 4)
+    save_image(minigan.tensor(x), tmp_path / "g.png", nrow=5, normalize=True)
+    assert Image.open(tmp_path / "g.png").size == (5 * 6 + 2, 3 + 4)

@@ -270,3 +270,6 @@ def set_default_backend(name: str) -> None:
 
 def default_backend() -> Backend:
     return get_backend(None)
+
+
+from minigan.backends import cudnn  # noqa: E402,F401  (torch.backends.cudnn's flags)
