@@ -25,7 +25,7 @@ def _train(name, out, *flags):
 
 
 # --- the CLI ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["cgan"])
+@pytest.mark.parametrize("name", ["cgan", "acgan"])
 def test_cli_trains_and_samples(tmp_path, name):
     run = tmp_path / "r"
     assert _train(name, run, "--steps", "2") == 0
@@ -126,3 +126,65 @@ def test_cgan_networks_match_torch():
     _compare(G, tG, m, t, "cgan G (train mode: batch statistics)")
     m, t = _inputs([rng.uniform(-1, 1, (5, 1, 32, 32)), labels])
     _compare(D, tD, m, t, "cgan D")
+
+
+class TorchACGANGenerator(tnn.Module):
+    def __init__(self, latent_dim, n_classes, channels, ngf):
+        super().__init__()
+        self.width = 4 * ngf
+        self.label_emb = tnn.Embedding(n_classes, n_classes)
+        self.l1 = tnn.Sequential(tnn.Linear(latent_dim + n_classes, self.width * 16))
+        w = self.width
+        self.conv_blocks = tnn.Sequential(
+            tnn.BatchNorm2d(w), tnn.ReLU(True),
+            tnn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), tnn.BatchNorm2d(w // 2),
+            tnn.ReLU(True),
+            tnn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1, bias=False), tnn.BatchNorm2d(w // 4),
+            tnn.ReLU(True),
+            tnn.ConvTranspose2d(w // 4, channels, 4, 2, 1), tnn.Tanh())
+
+    def forward(self, z, labels):
+        x = self.l1(torch.cat([self.label_emb(labels), z], -1))
+        return self.conv_blocks(x.view(z.shape[0], self.width, 4, 4))
+
+
+class TorchACGANDiscriminator(tnn.Module):
+    def __init__(self, n_classes, channels, ndf):
+        super().__init__()
+
+        def block(cin, cout, bn):
+            return [tnn.Conv2d(cin, cout, 4, 2, 1), tnn.LeakyReLU(0.2, True),
+                    tnn.Dropout(0.25)] + ([tnn.BatchNorm2d(cout)] if bn else [])
+
+        self.conv_blocks = tnn.Sequential(*block(channels, ndf, False),
+                                          *block(ndf, 2 * ndf, True),
+                                          *block(2 * ndf, 4 * ndf, True))
+        self.adv_layer = tnn.Linear(4 * ndf * 16, 1)
+        self.aux_layer = tnn.Linear(4 * ndf * 16, n_classes)
+
+    def forward(self, x):
+        h = self.conv_blocks(x).flatten(1)
+        return self.adv_layer(h).view(-1), self.aux_layer(h)
+
+
+def test_acgan_networks_match_torch():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    tG = TorchACGANGenerator(6, 10, 1, 4).double()
+    tD = TorchACGANDiscriminator(10, 1, 4).double().eval()  # dropout off, running BN stats
+    G = cond.ACGANGenerator(6, 10, 1, 32, 4).to(minigan.float64)
+    D = cond.ACGANDiscriminator(10, 1, 32, 4).to(minigan.float64).eval()
+    _load_from_torch(G, tG)
+    # non-trivial running statistics for D's eval-mode BatchNorm
+    for name, buf in tD.named_buffers():
+        if name.endswith("running_mean") or name.endswith("running_var"):
+            buf.copy_(torch.tensor(rng.uniform(0.5, 1.5, buf.shape)))
+    _load_from_torch(D, tD)
+    labels = np.array([1, 4, 9, 0])
+    m, t = _inputs([rng.standard_normal((4, 6)), labels])
+    _compare(G, tG, m, t, "acgan G (train mode: batch statistics)")
+    x = rng.uniform(-1, 1, (4, 1, 32, 32))
+    for head in (0, 1):
+        m, t = _inputs([x])
+        _compare(lambda a, h=head: D(a)[h], lambda a, h=head: tD(a)[h], m, t,
+                 f"acgan D head {head}")

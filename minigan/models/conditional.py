@@ -16,9 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 import minigan
+import minigan.functional as F
 from minigan import losses as gan_losses
 from minigan import nn
 from minigan.models.base import GANModel, mean_output, register
+from minigan.models.dcgan import dcgan_init
 
 
 # --- cGAN ---------------------------------------------------------------------------------
@@ -136,6 +138,131 @@ class CGAN(GANModel):
 
     def train_step(self, data) -> dict:
         return conditional_adversarial_step(self, data)
+
+
+
+# --- AC-GAN ---------------------------------------------------------------------------------
+def _stages(name: str, img_size: int) -> int:
+    if img_size not in (32, 64):
+        raise ValueError(f"{name}: img_size must be 32 or 64, got {img_size}")
+    return 4 if img_size == 64 else 3  # stride-2 stages between 4x4 and img_size
+
+
+class ACGANGenerator(nn.Module):
+    """(z, labels) -> images. The paper's generator scaled to the digits: the class embedding
+    concatenated to z, a linear layer to a 4x4 map of 4 x ngf channels (8 x ngf at 64x64),
+    then stride-2 4x4 transposed convolutions with BatchNorm and ReLU halving the width, and
+    Tanh."""
+
+    def __init__(self, latent_dim: int = 100, n_classes: int = 10, channels: int = 1,
+                 img_size: int = 32, ngf: int = 64):
+        super().__init__()
+        stages = _stages("acgan", img_size)
+        self.width = ngf * 2 ** (stages - 1)
+        self.latent_dim = latent_dim
+        self.label_emb = nn.Embedding(n_classes, n_classes)
+        self.l1 = nn.Sequential(nn.Linear(latent_dim + n_classes, self.width * 4 * 4))
+        layers: list = [nn.BatchNorm2d(self.width), nn.ReLU(True)]
+        width = self.width
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
+        self.conv_blocks = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z, labels):
+        z = z.reshape(z.shape[0], -1)
+        x = self.l1(minigan.cat([self.label_emb(labels), z], 1))
+        return self.conv_blocks(x.reshape(z.shape[0], self.width, 4, 4))
+
+
+class ACGANDiscriminator(nn.Module):
+    """images -> (source logit (N,), class logits (N, n_classes)). Stride-2 4x4 convolutions
+    (ndf, 2 ndf, 4 ndf...) each with LeakyReLU(0.2), Dropout and (but the first) BatchNorm,
+    then two linear heads on the shared features: ``adv_layer`` (real or fake) and
+    ``aux_layer`` (the class)."""
+
+    def __init__(self, n_classes: int = 10, channels: int = 1, img_size: int = 32,
+                 ndf: int = 64, dropout: float = 0.25):
+        super().__init__()
+        stages = _stages("acgan", img_size)
+        layers: list = []
+        width_in, width = channels, ndf
+        for i in range(stages):
+            layers += [nn.Conv2d(width_in, width, 4, 2, 1), nn.LeakyReLU(0.2, True),
+                       nn.Dropout(dropout)]
+            if i:
+                layers.append(nn.BatchNorm2d(width))
+            width_in, width = width, width * 2
+        self.conv_blocks = nn.Sequential(*layers)
+        features = width_in * 4 * 4
+        self.adv_layer = nn.Linear(features, 1)
+        self.aux_layer = nn.Linear(features, n_classes)
+        self.apply(dcgan_init)
+
+    def forward(self, x):
+        h = self.conv_blocks(x).reshape(x.shape[0], -1)
+        return self.adv_layer(h).reshape(-1), self.aux_layer(h)
+
+
+@register
+class ACGAN(GANModel):
+    name = "acgan"
+    paper = "Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier " \
+            "GANs"
+    summary = "class-conditional conv G; D with a real/fake head and an auxiliary class head"
+    preset = {"lr": 2e-4, "b1": 0.5, "b2": 0.999, "loss": "nsgan", "n_critic": 1,
+              "batch_size": 64, "latent_dim": 100}
+    options = {"aux_weight": (1.0, float, "weight of the auxiliary classifier's cross-entropy "
+                              "(in D's and G's losses)"),
+               "dropout": (0.25, float, "dropout after each of D's convolutions")}
+    conditional = True
+
+    def build(self) -> dict:
+        cfg = self.cfg
+        return {"G": ACGANGenerator(cfg.latent_dim, self.n_classes, self.channels,
+                                    cfg.img_size, cfg.ngf),
+                "D": ACGANDiscriminator(self.n_classes, self.channels, cfg.img_size, cfg.ndf,
+                                        self.option(cfg, "dropout"))}
+
+    def train_step(self, data) -> dict:
+        """D: the source loss (cfg.loss) + aux_weight x the class cross-entropy on real
+        images (their labels) and on fake ones (the labels they were drawn for); G: its
+        source loss + aux_weight x the cross-entropy of its samples' classes."""
+        cfg = self.cfg
+        G, D = self.nets["G"], self.nets["D"]
+        opt_g, opt_d = self.opts["G"], self.opts["D"]
+        loss = gan_losses.get(cfg.loss)
+        w = self.option(cfg, "aux_weight")
+        for k in range(cfg.n_critic):
+            batch = data.real(k)
+            real, real_y = batch.images, batch.labels
+            fake_y = random_labels(self, real.shape[0])
+            fake = G(self.latent(real.shape[0]), fake_y)
+            (d_real, c_real), (d_fake, c_fake) = D(real), D(fake.detach())
+            aux_d = F.cross_entropy(c_real, real_y) + F.cross_entropy(c_fake, fake_y)
+            loss_d = loss.d_loss(d_real, d_fake) + w * aux_d
+            if cfg.gp:
+                loss_d = loss_d + gan_losses.gradient_penalty(
+                    lambda x: D(x)[0], real, fake.detach(), cfg.gp, cfg.gp_weight)
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+        d_fake_g, c_fake_g = D(fake)
+        d_real_g = None
+        if loss.g_uses_real:
+            with minigan.no_grad():
+                d_real_g = D(real)[0]
+        aux_g = F.cross_entropy(c_fake_g, fake_y)
+        loss_g = loss.g_loss(d_fake_g, d_real_g) + w * aux_g
+        opt_g.zero_grad()
+        loss_g.backward(inputs=list(G.parameters()))
+        opt_g.step()
+        return {"d_loss": loss_d.detach(), "g_loss": loss_g.detach(),
+                "d_aux_loss": aux_d.detach(), "g_aux_loss": aux_g.detach(),
+                "D(x)": mean_output(d_real, cfg.loss), "D(G(z))": mean_output(d_fake, cfg.loss)}
 
 
 # --- measuring conditioning -----------------------------------------------------------------
