@@ -1,0 +1,206 @@
+"""The zoo's energy-based and Lipschitz/look-ahead models: began, ebgan (minigan.models.energy),
+sngan, sagan (minigan.models.spectral) and unrolled (minigan.models.unrolled): the CLI on tiny
+settings and sampling, bit-identical resume on numpy (BEGAN's k_t in the model state, SNGAN's
+power-iteration vectors in the buffers), and the networks against torch twins written here
+(float64: outputs, input gradients and weight gradients agree to rounding)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from torch import nn as tnn
+
+import minigan
+from minigan.models import MODELS
+from minigan.sample import main as sample_main
+from minigan.train import main as train_main
+from minigan.training.checkpoint import load_latest
+from tests.torch_ref import assert_close
+
+TINY = ["--ngf", "4", "--ndf", "4", "--batch-size", "8", "--latent-dim", "8", "--no-progress"]
+FAMILY = [m for m in ("began", "ebgan", "sngan", "sagan", "unrolled") if m in MODELS]
+
+
+def _train(name, out, *flags):
+    return train_main([name, *TINY, "--out", str(out), *flags])
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_cli_trains_and_samples(name, tmp_path):
+    run = tmp_path / "r"
+    assert _train(name, run, "--steps", "2", "--log-interval", "1") == 0
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    assert sample_main([str(run), "--n", "4", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").exists()
+    cls = MODELS[name]
+    assert cls.paper and cls.summary and cls.preset
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+def _assert_resume_bit_identical(name, tmp_path, *flags):
+    common = ["--seed", "3", "--checkpoint-interval", "2", *flags]
+    assert _train(name, tmp_path / "straight", "--steps", "4", *common) == 0
+    assert _train(name, tmp_path / "resumed", "--steps", "2", *common) == 0
+    assert _train(name, tmp_path / "resumed", "--steps", "4", *common) == 0
+    _, a, meta_a = load_latest(tmp_path / "straight" / "checkpoints")
+    _, b, meta_b = load_latest(tmp_path / "resumed" / "checkpoints")
+    assert meta_a["step"] == meta_b["step"] == 4
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert meta_a["model_state"] == meta_b["model_state"]
+    return a, meta_a
+
+
+def test_began_resume_is_bit_identical_with_k(tmp_path):
+    import json
+    _, meta = _assert_resume_bit_identical("began", tmp_path, "--gamma", "0.7",
+                                           "--lambda-k", "0.05", "--log-interval", "1")
+    assert 0.0 < meta["model_state"]["k"] <= 1.0  # k_t moved, and came back exactly
+    rows = [json.loads(x) for x in
+            (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:
+        # the step's M and its k (the one before the step's update) from its energies
+        assert r["M"] == pytest.approx(r["D(x)"] + abs(0.7 * r["D(x)"] - r["D(G(z))"]), 1e-5)
+        assert r["d_loss"] == pytest.approx(r["D(x)"] - r["k"] * r["D(G(z))"], 1e-5)
+    assert rows[0]["k"] == 0.0
+    for a, b in zip(rows, rows[1:]):
+        expected = min(max(a["k"] + 0.05 * (0.7 * a["D(x)"] - a["D(G(z))"]), 0.0), 1.0)
+        assert b["k"] == pytest.approx(expected, abs=1e-7)
+
+
+# --- torch twins ----------------------------------------------------------------------------
+
+def _load_from_torch(ours, theirs):
+    theirs = theirs.double()
+    ours = ours.double()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict({k: minigan.tensor(v.detach().numpy())
+                          for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+def _assert_same(ours, theirs, x, what, out=lambda m, x: m(x)):
+    """Outputs, the input gradient and every weight gradient of <out, c> (c random)."""
+    ours, theirs = _load_from_torch(ours, theirs)
+    mx = minigan.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    m_out, t_out = out(ours, mx), out(theirs, tx)
+    assert_close(m_out, t_out, "float64", f"{what}: output")
+    cot = np.random.default_rng(5).standard_normal(tuple(t_out.shape))
+    (m_out * minigan.tensor(cot)).sum().backward()
+    (t_out * torch.tensor(cot)).sum().backward()
+    assert_close(mx.grad, tx.grad, "float64", f"{what}: input gradient")
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        t_grad = t_params[name].grad
+        expected = np.zeros(p.shape) if t_grad is None else t_grad
+        assert_close(p.grad, expected, "float64", f"{what}: gradient of {name}")
+    t_state = theirs.state_dict()
+    for name, v in ours.state_dict().items():  # buffers after the step (BN, power iteration)
+        assert_close(v, t_state[name], "float64", f"{what}: {name} after the forward")
+
+
+class TorchBEGANDecoder(tnn.Module):
+    def __init__(self, hidden, n, channels, stages):
+        super().__init__()
+        self.n = n
+        self.fc = tnn.Linear(hidden, n * 64)
+        layers = []
+        for _ in range(stages):
+            layers += [tnn.Conv2d(n, n, 3, 1, 1), tnn.ELU(), tnn.Conv2d(n, n, 3, 1, 1),
+                       tnn.ELU(), tnn.Upsample(scale_factor=2, mode="nearest")]
+        layers += [tnn.Conv2d(n, n, 3, 1, 1), tnn.ELU(), tnn.Conv2d(n, n, 3, 1, 1), tnn.ELU(),
+                   tnn.Conv2d(n, channels, 3, 1, 1)]
+        self.main = tnn.Sequential(*layers)
+
+    def forward(self, h):
+        return self.main(self.fc(h).view(h.shape[0], self.n, 8, 8))
+
+
+class TorchBEGANEncoder(tnn.Module):
+    def __init__(self, hidden, n, channels, stages):
+        super().__init__()
+        layers = [tnn.Conv2d(channels, n, 3, 1, 1), tnn.ELU()]
+        for i in range(stages):
+            w = n * (i + 1)
+            layers += [tnn.Conv2d(w, w, 3, 1, 1), tnn.ELU(), tnn.Conv2d(w, w, 3, 1, 1),
+                       tnn.ELU(), tnn.Conv2d(w, w + n, 3, 2, 1), tnn.ELU()]
+        w = n * (stages + 1)
+        layers += [tnn.Conv2d(w, w, 3, 1, 1), tnn.ELU(), tnn.Conv2d(w, w, 3, 1, 1), tnn.ELU()]
+        self.main = tnn.Sequential(*layers)
+        self.fc = tnn.Linear(w * 64, hidden)
+
+    def forward(self, x):
+        return self.fc(self.main(x).flatten(1))
+
+
+class TorchBEGANDiscriminator(tnn.Module):
+    def __init__(self, hidden, n, channels, stages):
+        super().__init__()
+        self.encoder = TorchBEGANEncoder(hidden, n, channels, stages)
+        self.decoder = TorchBEGANDecoder(hidden, n, channels, stages)
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def test_began_networks_match_torch():
+    from minigan.models.energy import BEGANDecoder, BEGANDiscriminator
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    _assert_same(BEGANDecoder(6, 3, 1, 32), TorchBEGANDecoder(6, 3, 1, 2),
+                 rng.standard_normal((2, 6)), "BEGAN G")
+    _assert_same(BEGANDiscriminator(6, 3, 1, 32), TorchBEGANDiscriminator(6, 3, 1, 2),
+                 rng.uniform(-1, 1, (2, 1, 32, 32)), "BEGAN D")
+
+
+class TorchEBGANDiscriminator(tnn.Module):
+    def __init__(self, ndf, channels):
+        super().__init__()
+        self.encoder = tnn.Sequential(
+            tnn.Conv2d(channels, ndf, 4, 2, 1), tnn.LeakyReLU(0.2, True),
+            tnn.Conv2d(ndf, ndf * 2, 4, 2, 1), tnn.BatchNorm2d(ndf * 2), tnn.LeakyReLU(0.2, True),
+            tnn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1))
+        self.decoder = tnn.Sequential(
+            tnn.BatchNorm2d(ndf * 4), tnn.LeakyReLU(0.2, True),
+            tnn.ConvTranspose2d(ndf * 4, ndf * 2, 4, 2, 1), tnn.BatchNorm2d(ndf * 2),
+            tnn.ReLU(True),
+            tnn.ConvTranspose2d(ndf * 2, ndf, 4, 2, 1), tnn.BatchNorm2d(ndf), tnn.ReLU(True),
+            tnn.ConvTranspose2d(ndf, channels, 4, 2, 1))
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+def test_ebgan_discriminator_and_losses_match_torch():
+    from minigan import losses
+    from minigan.models.energy import EBGANDiscriminator
+    torch.manual_seed(0)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 1, 32, 32))
+    _assert_same(EBGANDiscriminator(3, 1, 32), TorchEBGANDiscriminator(3, 1), x, "EBGAN D")
+
+    # G's loss: the energy of the fakes plus the pulling-away term on the embeddings
+    def g_loss_minigan(D, v):
+        s = D.encode(v)
+        return losses.EBGAN(pt_weight=0.1).g_loss(
+            losses.reconstruction_energy(v, D.decode(s), power=2), embeddings=s)
+
+    def g_loss_torch(D, v):
+        s = D.encoder(v)
+        energy = ((v - D.decoder(s)) ** 2).flatten(1).mean(1)
+        flat = TF.normalize(s.flatten(1), dim=1)
+        cos = flat @ flat.t()
+        n = v.shape[0]
+        pt = ((cos ** 2).sum() - (torch.diagonal(cos) ** 2).sum()) / (n * (n - 1))
+        return energy.mean() + 0.1 * pt
+
+    _assert_same(EBGANDiscriminator(3, 1, 32), TorchEBGANDiscriminator(3, 1), x,
+                 "EBGAN G loss", out=lambda m, v: (g_loss_minigan if isinstance(
+                     m, minigan.nn.Module) else g_loss_torch)(m, v).reshape(1))
