@@ -25,7 +25,7 @@ def _train(name, out, *flags):
 
 
 # --- the CLI ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["cgan", "acgan"])
+@pytest.mark.parametrize("name", ["cgan", "acgan", "infogan"])
 def test_cli_trains_and_samples(tmp_path, name):
     run = tmp_path / "r"
     assert _train(name, run, "--steps", "2") == 0
@@ -188,3 +188,88 @@ def test_acgan_networks_match_torch():
         m, t = _inputs([x])
         _compare(lambda a, h=head: D(a)[h], lambda a, h=head: tD(a)[h], m, t,
                  f"acgan D head {head}")
+
+
+class TorchInfoGANGenerator(tnn.Module):
+    def __init__(self, in_dim, channels, img_size, ngf):
+        super().__init__()
+        self.init_size, self.width = img_size // 4, 2 * ngf
+        self.fc = tnn.Sequential(
+            tnn.Linear(in_dim, 16 * ngf), tnn.BatchNorm1d(16 * ngf), tnn.ReLU(True),
+            tnn.Linear(16 * ngf, self.width * self.init_size ** 2),
+            tnn.BatchNorm1d(self.width * self.init_size ** 2), tnn.ReLU(True))
+        self.conv = tnn.Sequential(
+            tnn.ConvTranspose2d(self.width, ngf, 4, 2, 1), tnn.BatchNorm2d(ngf), tnn.ReLU(True),
+            tnn.ConvTranspose2d(ngf, channels, 4, 2, 1), tnn.Tanh())
+
+    def forward(self, x):
+        return self.conv(self.fc(x).view(x.shape[0], self.width, self.init_size,
+                                         self.init_size))
+
+
+class TorchInfoGANDiscriminator(tnn.Module):
+    def __init__(self, channels, img_size, ndf, n_cat, n_cont):
+        super().__init__()
+        self.conv = tnn.Sequential(
+            tnn.Conv2d(channels, ndf, 4, 2, 1), tnn.LeakyReLU(0.1, True),
+            tnn.Conv2d(ndf, 2 * ndf, 4, 2, 1), tnn.BatchNorm2d(2 * ndf),
+            tnn.LeakyReLU(0.1, True))
+        self.fc = tnn.Sequential(tnn.Linear(2 * ndf * (img_size // 4) ** 2, 16 * ndf),
+                                 tnn.BatchNorm1d(16 * ndf), tnn.LeakyReLU(0.1, True))
+        self.adv_layer = tnn.Linear(16 * ndf, 1)
+        self.q_layer = tnn.Sequential(tnn.Linear(16 * ndf, 2 * ndf), tnn.BatchNorm1d(2 * ndf),
+                                      tnn.LeakyReLU(0.1, True))
+        self.cat_layer = tnn.Linear(2 * ndf, n_cat)
+        self.cont_layer = tnn.Linear(2 * ndf, n_cont)
+
+    def forward(self, x):
+        h = self.fc(self.conv(x).flatten(1))
+        q = self.q_layer(h)
+        return self.adv_layer(h).view(-1), self.cat_layer(q), self.cont_layer(q)
+
+
+def test_infogan_networks_match_torch():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    tG = TorchInfoGANGenerator(6 + 10 + 2, 1, 32, 4).double()
+    tD = TorchInfoGANDiscriminator(1, 32, 4, 10, 2).double()
+    G = cond.InfoGANGenerator(18, 1, 32, 4).to(minigan.float64)
+    D = cond.InfoGANDiscriminator(1, 32, 4, 10, 2).to(minigan.float64)
+    _load_from_torch(G, tG)
+    _load_from_torch(D, tD)
+    m, t = _inputs([rng.standard_normal((4, 18))])
+    _compare(G, tG, m, t, "infogan G (train mode: batch statistics)")
+    x = rng.uniform(-1, 1, (4, 1, 32, 32))
+    for head in (0, 1, 2):
+        m, t = _inputs([x])
+        _compare(lambda a, h=head: D(a)[h], lambda a, h=head: tD(a)[h], m, t,
+                 f"infogan D head {head}")
+
+
+def test_infogan_codes_can_be_set():
+    from minigan.training.trainer import TrainConfig, generate
+    cfg = TrainConfig(model="infogan", ngf=4, ndf=4, latent_dim=8)
+    model = cond.InfoGAN(cfg, 1, 10)
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
+    labels, codes = np.array([3, 3, 7, 0]), np.array([[1, -1], [0, 0], [0.5, 0], [0, 1.0]])
+    full = model.full_latent(minigan.tensor(noise), labels, codes).numpy()
+    assert full.shape == (4, 8 + 10 + 2)
+    np.testing.assert_array_equal(full[:, 8:18].argmax(1), labels)
+    np.testing.assert_allclose(full[:, 18:], codes)
+    a = generate(model, minigan.tensor(full))  # eval mode: per-sample outputs
+    model.nets["G"].eval()
+    with minigan.no_grad():
+        b = model.generate(minigan.tensor(noise.reshape(4, 8, 1, 1)), minigan.tensor(labels),
+                           codes).numpy()
+        # a full latent with the codes overridden
+        other = model.full_latent(minigan.tensor(noise), [1, 2, 3, 4]).numpy()
+        c = model.generate(minigan.tensor(other), labels, codes).numpy()
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    # noise alone: the categorical code cycles, the continuous codes are 0
+    cyc = model.full_latent(minigan.tensor(noise)).numpy()
+    np.testing.assert_array_equal(cyc[:, 8:18].argmax(1), [0, 1, 2, 3])
+    np.testing.assert_array_equal(cyc[:, 18:], 0)
+    assert model.latent(5).shape == (5, 20)
+    with pytest.raises(ValueError, match="expected the noise"):
+        model.generate(minigan.zeros(2, 9))
