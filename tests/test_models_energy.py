@@ -204,3 +204,126 @@ def test_ebgan_discriminator_and_losses_match_torch():
     _assert_same(EBGANDiscriminator(3, 1, 32), TorchEBGANDiscriminator(3, 1), x,
                  "EBGAN G loss", out=lambda m, v: (g_loss_minigan if isinstance(
                      m, minigan.nn.Module) else g_loss_torch)(m, v).reshape(1))
+
+
+# --- SNGAN / SAGAN ----------------------------------------------------------------------------
+
+def test_sngan_resume_is_bit_identical_with_power_iteration_state(tmp_path):
+    arrays, _ = _assert_resume_bit_identical("sngan", tmp_path, "--n-critic", "1")
+    u = [k for k in arrays if k.startswith("D.") and k.endswith("_u")]
+    assert len(u) == sum(1 for k in arrays if k.startswith("D.") and k.endswith("_orig")) > 5
+
+
+def _sn(module, on=True):
+    return tnn.utils.spectral_norm(module) if on else module
+
+
+class TorchSelfAttention(tnn.Module):
+    def __init__(self, c, sn):
+        super().__init__()
+        self.k = max(c // 8, 1)
+        self.f = _sn(tnn.Conv2d(c, self.k, 1), sn)
+        self.g = _sn(tnn.Conv2d(c, self.k, 1), sn)
+        self.h = _sn(tnn.Conv2d(c, c, 1), sn)
+        self.gamma = tnn.Parameter(torch.full((1,), 0.7))  # nonzero: the attention is used
+
+    def forward(self, x):
+        n, c, hh, ww = x.shape
+        f = self.f(x).view(n, self.k, hh * ww)
+        g = self.g(x).view(n, self.k, hh * ww)
+        h = self.h(x).view(n, c, hh * ww)
+        beta = torch.softmax(f.transpose(1, 2) @ g, dim=1)
+        return self.gamma * (h @ beta).view(x.shape) + x
+
+
+class TorchGenBlock(tnn.Module):
+    def __init__(self, cin, cout, sn):
+        super().__init__()
+        self.b1 = tnn.BatchNorm2d(cin)
+        self.c1 = _sn(tnn.Conv2d(cin, cout, 3, 1, 1), sn)
+        self.b2 = tnn.BatchNorm2d(cout)
+        self.c2 = _sn(tnn.Conv2d(cout, cout, 3, 1, 1), sn)
+        self.c_sc = _sn(tnn.Conv2d(cin, cout, 1), sn)
+
+    def forward(self, x):
+        up = lambda t: TF.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+        h = self.c2(TF.relu(self.b2(self.c1(up(TF.relu(self.b1(x)))))))
+        return h + self.c_sc(up(x))
+
+
+class TorchDisBlock(tnn.Module):
+    def __init__(self, cin, cout, down, optimized=False):
+        super().__init__()
+        self.down, self.optimized = down, optimized
+        self.c1 = _sn(tnn.Conv2d(cin, cout, 3, 1, 1))
+        self.c2 = _sn(tnn.Conv2d(cout, cout, 3, 1, 1))
+        if optimized or down or cin != cout:
+            self.c_sc = _sn(tnn.Conv2d(cin, cout, 1))
+
+    def forward(self, x):
+        if self.optimized:
+            h = TF.avg_pool2d(self.c2(TF.relu(self.c1(x))), 2)
+            return h + self.c_sc(TF.avg_pool2d(x, 2))
+        h = self.c2(TF.relu(self.c1(TF.relu(x))))
+        sc = self.c_sc(x) if hasattr(self, "c_sc") else x
+        if self.down:
+            h, sc = TF.avg_pool2d(h, 2), TF.avg_pool2d(sc, 2)
+        return h + sc
+
+
+class TorchResNetG(tnn.Module):
+    def __init__(self, latent, ngf, channels, sn, attention):
+        super().__init__()
+        self.w = ngf * 4
+        self.l1 = _sn(tnn.Linear(latent, self.w * 16), sn)
+        blocks = [TorchGenBlock(self.w, self.w, sn), TorchGenBlock(self.w, self.w, sn)]
+        if attention:
+            blocks.append(TorchSelfAttention(self.w, sn))
+        blocks.append(TorchGenBlock(self.w, self.w, sn))
+        self.blocks = tnn.Sequential(*blocks)
+        self.b_out = tnn.BatchNorm2d(self.w)
+        self.c_out = _sn(tnn.Conv2d(self.w, channels, 3, 1, 1), sn)
+
+    def forward(self, z):
+        h = self.blocks(self.l1(z).view(z.shape[0], self.w, 4, 4))
+        return torch.tanh(self.c_out(TF.relu(self.b_out(h))))
+
+
+class TorchResNetD(tnn.Module):
+    def __init__(self, ndf, channels, attention):
+        super().__init__()
+        w = ndf * 2
+        blocks = [TorchDisBlock(channels, w, True, optimized=True)]
+        if attention:
+            blocks.append(TorchSelfAttention(w, True))
+        blocks += [TorchDisBlock(w, w, True), TorchDisBlock(w, w, False),
+                   TorchDisBlock(w, w, False)]
+        self.blocks = tnn.Sequential(*blocks)
+        self.l_out = _sn(tnn.Linear(w, 1))
+
+    def forward(self, x):
+        return self.l_out(TF.relu(self.blocks(x)).sum((2, 3))).view(-1)
+
+
+@pytest.mark.parametrize("attention", [False, True], ids=["sngan", "sagan"])
+def test_resnet_networks_match_torch(attention):
+    """SNGAN's G (no SN) and D, SAGAN's G and D (SN everywhere, attention): outputs, input and
+    weight gradients and the power-iteration buffers after a training-mode forward."""
+    from minigan.models.spectral import ResNetDiscriminator, ResNetGenerator
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    _assert_same(ResNetGenerator(6, 2, 1, 32, sn=attention, attention=attention),
+                 TorchResNetG(6, 2, 1, attention, attention), rng.standard_normal((3, 6)),
+                 "ResNet G")
+    _assert_same(ResNetDiscriminator(3, 1, 32, attention=attention),
+                 TorchResNetD(3, 1, attention), rng.uniform(-1, 1, (3, 1, 32, 32)),
+                 "ResNet D")
+
+
+def test_sagan_uses_ttur():
+    from minigan.training.trainer import TrainConfig
+    cfg = TrainConfig(model="sagan", **MODELS["sagan"].preset, ngf=2, ndf=2)
+    model = MODELS["sagan"](cfg, 1)
+    assert model.opts["G"].param_groups[0]["lr"] == 1e-4
+    assert model.opts["D"].param_groups[0]["lr"] == 4e-4
+    assert model.opts["D"].param_groups[0]["betas"] == (0.0, 0.9)
