@@ -100,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--labels", default=None,
                        help="class-conditional models: comma-separated classes, one grid row "
                             "each (--n samples in all)")
+    parser.add_argument("--code", default=None,
+                        help="InfoGAN: 'cat' (a column per categorical code, a row per noise "
+                             "draw) or the index K of a continuous code (varied from -2 to 2 "
+                             "along each row, a row per categorical code)")
     parser.add_argument("--interpolate", action="store_true",
                         help="latent walks: each row goes linearly from one latent to another "
                              "in 8 steps")
@@ -118,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         minigan.manual_seed(args.seed)
         labels, nrow = _labels(model, args)
         n = args.n if labels is None else len(labels)
-        if args.interpolate:
+        codes = None
+        if args.code is not None:
+            z, labels, codes, nrow = _code_grid(model, args.code)
+            n = z.shape[0]
+        elif args.interpolate:
             steps = 8
             rows = max(1, n // steps)
             t = minigan.tensor(np.tile(np.linspace(0, 1, steps, dtype=np.float32), rows)
@@ -143,7 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"minigan.sample: {e}", file=sys.stderr)
         return 1
     label_tensor = None if labels is None else minigan.tensor(labels, backend=cfg.backend)
-    images = generate(model, z, label_tensor)
+    if codes is not None:
+        G = model.nets["G"]
+        G.eval()
+        with minigan.no_grad():
+            images = model.generate(z, label_tensor, codes).numpy()
+    else:
+        images = generate(model, z, label_tensor)
     run = Path(args.run_dir)
     out = args.out or str((run.parent if run.is_file() else run) / "sample.png")
     save_grid(images, out, nrow=nrow)
@@ -155,6 +169,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {n} samples to {out}"
           + (f" and {args.save_array}" if args.save_array else ""))
     return 0
+
+
+def _code_grid(model, which: str):
+    """InfoGAN's latent-code grids: the noise is fixed along each row (and, for a continuous
+    code, across rows too), one code varies."""
+    if not hasattr(model, "full_latent") or not hasattr(model, "n_cont"):
+        raise ValueError(f"--code: model {model.name!r} has no latent codes (infogan has)")
+    n_cat, n_cont = model.n_cat, model.n_cont
+    if which == "cat":
+        rows = 8
+        noise = np.repeat(np.random.default_rng(0).standard_normal(
+            (rows, model.cfg.latent_dim)), n_cat, axis=0).astype(np.float32)
+        labels = np.tile(np.arange(n_cat), rows)
+        codes = np.zeros((rows * n_cat, n_cont), np.float32)
+        return minigan.tensor(noise, backend=model.backend), labels, codes, n_cat
+    if not which.isdigit() or not 0 <= int(which) < n_cont:
+        raise ValueError(f"--code: expected 'cat' or a continuous code index in 0..{n_cont - 1},"
+                         f" got {which!r}")
+    steps = 10
+    noise = np.repeat(np.random.default_rng(0).standard_normal((1, model.cfg.latent_dim)),
+                      n_cat * steps, axis=0).astype(np.float32)
+    labels = np.repeat(np.arange(n_cat), steps)
+    codes = np.zeros((n_cat * steps, n_cont), np.float32)
+    codes[:, int(which)] = np.tile(np.linspace(-2, 2, steps), n_cat)
+    return minigan.tensor(noise, backend=model.backend), labels, codes, steps
 
 
 def _labels(model, args):

@@ -481,3 +481,23 @@ def test_sample_walks_arrays_and_label_errors(tmp_path, capsys):
     capsys.readouterr()
     assert sample_main([str(out), "--label", "3"]) == 1
     assert "not class-conditional" in capsys.readouterr().err
+
+
+def test_sample_code_grids_and_labels_of_conditional_models(tmp_path, capsys):
+    from PIL import Image
+    out = tmp_path / "info"
+    assert train_main(["infogan", *TINY, "--steps", "1", "--no-progress", "--out", str(out)]) == 0
+    assert sample_main([str(out), "--code", "cat", "--out", str(tmp_path / "cat.png")]) == 0
+    assert Image.open(tmp_path / "cat.png").size == (10 * 34 + 2, 8 * 34 + 2)
+    assert sample_main([str(out), "--code", "1", "--out", str(tmp_path / "c1.png")]) == 0
+    assert Image.open(tmp_path / "c1.png").size == (10 * 34 + 2, 10 * 34 + 2)
+    capsys.readouterr()
+    assert sample_main([str(out), "--code", "7"]) == 1
+    assert "continuous code index in 0..1" in capsys.readouterr().err
+    cg = tmp_path / "cgan"
+    assert train_main(["cgan", *TINY, "--steps", "1", "--no-progress", "--out", str(cg)]) == 0
+    arr = tmp_path / "c.npz"
+    assert sample_main([str(cg), "--labels", "1,4", "--n", "6", "--save-array", str(arr)]) == 0
+    with np.load(arr) as f:
+        assert f["labels"].tolist() == [1, 1, 1, 4, 4, 4] and f["images"].shape[0] == 6
+    assert sample_main([str(cg), "--label", "12"]) == 1
