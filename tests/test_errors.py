@@ -206,8 +206,9 @@ CASES = {
     "pad mode": (lambda b: F.pad(z(b, 1, 1, 2, 2), (1, 1), mode="wrap"), ValueError,
                  "pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got 'wrap'"),
     "interpolate mode": (lambda b: F.interpolate(z(b, 1, 1, 2, 2), scale_factor=2,
-                                                 mode="bicubic"), ValueError,
-                         "interpolate: mode must be .*got 'bicubic'"),
+                                                 mode="trilinear"), ValueError,
+                         "interpolate: mode must be 'nearest', 'nearest-exact', 'bilinear', "
+                         "'bicubic' or 'area', got 'trilinear'"),
     "interpolate size and scale": (lambda b: F.interpolate(z(b, 1, 1, 2, 2), size=3,
                                                            scale_factor=2), ValueError,
                                    "interpolate: give exactly one of size and scale_factor"),

@@ -3,6 +3,9 @@ float64: the torch-independent check of minigan's derivative formulas."""
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -44,7 +47,32 @@ def dropout(x):
     return F.dropout(x, 0.4)
 
 
+def seeded(fn):
+    """fn with every backend's generator reseeded before each call, as dropout above: random
+    ops (dropout masks, rrelu's slopes) draw the same values at every evaluation."""
+    def run(*xs):
+        minigan.manual_seed(5)
+        return fn(*xs)
+    return run
+
+
+def quiet(fn):
+    """fn without its deprecation warning (upsample*)."""
+    def run(*xs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return fn(*xs)
+    return run
+
+
 I23 = np.array([[0, 2, 1], [1, 0, 2]])
+SQRT8 = 2 * math.sqrt(2.0)  # exact gelu switches from its Taylor series to its erfc tail
+# pairs (x, x - d) whose difference d stays away from a loss's breakpoints
+X23 = spread(2, 3, seed=6)
+D23 = spread(2, 3, seed=7, avoid=(-0.5, 0.0, 0.5))  # smooth_l1 beta=0.5, huber delta=0.5
+SIGNS6 = np.array([1.0, -1.0, 1.0, -1.0, -1.0, 1.0])
+R6 = spread(6, seed=8)
+M6 = spread(6, seed=9, avoid=(0.3,))  # margin_ranking: margin - target (x1 - x2) = 0.3 - M6
 HW_INDEX = np.array([[[[0, 5], [5, 8]], [[3, 3], [1, 7]]]])  # repeats: scatter must accumulate
 
 # name: (fn of tensors, input arrays). Names before " " say the op; the coverage tests below
@@ -158,6 +186,43 @@ OPS = {
     "softmax": (lambda x: F.softmax(x, 1), [spread(2, 3, 2)]),
     "log_softmax": (lambda x: F.log_softmax(x, -1), [spread(2, 3)]),
     "dropout": (dropout, [spread(3, 4)]),
+    "hardtanh": (F.hardtanh, [spread(3, 4, avoid=(-1.0, 1.0))]),
+    "hardtanh bounds": (lambda x: F.hardtanh(x, -0.5, 1.5), [spread(3, 4, avoid=(-0.5, 1.5))]),
+    "relu6": (F.relu6, [spread(3, 4, low=-1.0, high=7.0, avoid=(0.0, 6.0))]),
+    "hardsigmoid": (F.hardsigmoid, [spread(3, 4, low=-4.0, high=4.0, avoid=(-3.0, 3.0))]),
+    "hardswish": (F.hardswish, [spread(3, 4, low=-4.0, high=4.0, avoid=(-3.0, 3.0))]),
+    "selu": (F.selu, [spread(2, 3)]),
+    "celu": (lambda x: F.celu(x, 0.7), [spread(2, 3)]),
+    "silu": (F.silu, [spread(2, 3)]),
+    "mish": (F.mish, [spread(2, 3)]),
+    "gelu": (F.gelu, [spread(3, 4, low=-4.0, high=4.0, avoid=(-SQRT8, SQRT8))]),
+    "gelu tanh": (lambda x: F.gelu(x, approximate="tanh"), [spread(2, 3)]),
+    "softsign": (F.softsign, [spread(2, 3)]),
+    "tanhshrink": (F.tanhshrink, [spread(2, 3)]),
+    "softmin": (lambda x: F.softmin(x, 1), [spread(2, 3, 2)]),
+    "threshold": (lambda x: F.threshold(x, 0.3, -1.5), [spread(3, 4, avoid=(0.3,))]),
+    "hardshrink": (lambda x: F.hardshrink(x, 0.5), [spread(3, 4, avoid=(-0.5, 0.5))]),
+    "softshrink": (lambda x: F.softshrink(x, 0.5), [spread(3, 4, avoid=(-0.5, 0.5))]),
+    "glu": (lambda x: F.glu(x, 1), [spread(2, 4, 2)]),
+    "prelu": (F.prelu, [spread(2, 3, 2), spread(3, seed=1)]),
+    "prelu one weight": (F.prelu, [spread(2, 3), spread(1, seed=1)]),
+    "rrelu": (lambda x: F.rrelu(x, 0.1, 0.3), [spread(2, 3)]),
+    "rrelu training": (seeded(lambda x: F.rrelu(x, 0.1, 0.3, training=True)), [spread(3, 4)]),
+    # dropouts: the identity in eval, one fixed mask per evaluation in training
+    "dropout1d": (seeded(lambda x: F.dropout1d(x, 0.4)), [spread(2, 3, 2)]),
+    "dropout1d unbatched": (seeded(lambda x: F.dropout1d(x, 0.4)), [spread(4, 2)]),
+    "dropout1d eval": (lambda x: F.dropout1d(x, 0.4, training=False) * x, [spread(2, 3, 2)]),
+    "dropout2d": (seeded(lambda x: F.dropout2d(x, 0.4)), [spread(2, 3, 1, 2)]),
+    "dropout2d eval": (lambda x: F.dropout2d(x, 0.4, training=False) * x, [spread(1, 2, 2, 2)]),
+    "dropout3d": (seeded(lambda x: F.dropout3d(x, 0.4)), [spread(2, 3, 1, 1, 2)]),
+    "dropout3d eval": (lambda x: F.dropout3d(x, 0.4, training=False) * x,
+                       [spread(1, 2, 1, 2, 2)]),
+    "alpha_dropout": (seeded(lambda x: F.alpha_dropout(x, 0.4, training=True)), [spread(3, 4)]),
+    "alpha_dropout eval": (lambda x: F.alpha_dropout(x, 0.4) * x, [spread(2, 3)]),
+    "feature_alpha_dropout": (seeded(lambda x: F.feature_alpha_dropout(x, 0.4, training=True)),
+                              [spread(2, 3, 2)]),
+    "feature_alpha_dropout eval": (lambda x: F.feature_alpha_dropout(x, 0.4) * x,
+                                   [spread(2, 3, 2)]),
     # padding, pooling, resampling
     "pad constant": (lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), [spread(1, 2, 2)]),
     "pad negative": (lambda x: F.pad(x, (-1, 1)), [spread(2, 3)]),
@@ -173,6 +238,21 @@ OPS = {
     "max_pool2d": (lambda x: F.max_pool2d(x, 2, stride=1, padding=1), [spread(1, 2, 3, 3)]),
     "max_pool2d dilation ceil": (lambda x: F.max_pool2d(x, 2, stride=2, dilation=2,
                                                         ceil_mode=True), [spread(1, 1, 5, 5)]),
+    "avg_pool1d": (lambda x: F.avg_pool1d(x, 2, stride=1, padding=1, count_include_pad=False),
+                   [spread(1, 2, 4)]),
+    "avg_pool1d ceil unbatched": (lambda x: F.avg_pool1d(x, 3, stride=2, ceil_mode=True),
+                                  [spread(2, 6)]),
+    "max_pool1d": (lambda x: F.max_pool1d(x, 2, stride=1, padding=1), [spread(1, 2, 4)]),
+    "max_pool1d dilation unbatched": (lambda x: F.max_pool1d(x, 2, dilation=2), [spread(2, 6)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x, (2, 3)), [spread(1, 2, 3, 5)]),
+    "adaptive_avg_pool2d unbatched keep width": (lambda x: F.adaptive_avg_pool2d(x, (2, None)),
+                                                 [spread(2, 3, 2)]),
+    "adaptive_avg_pool1d": (lambda x: F.adaptive_avg_pool1d(x, 3), [spread(2, 2, 5)]),
+    "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x, (2, 3)), [spread(1, 2, 5, 4)]),
+    "adaptive_max_pool2d divisible": (lambda x: F.adaptive_max_pool2d(x, 2),
+                                      [spread(1, 2, 4, 4)]),
+    "pixel_shuffle": (lambda x: F.pixel_shuffle(x, 2), [spread(1, 8, 1, 2)]),
+    "pixel_unshuffle": (lambda x: F.pixel_unshuffle(x, 2), [spread(1, 2, 2, 4)]),
     "take_hw": (lambda x: nn_ops.TakeHW.apply(x, index(x, HW_INDEX)), [spread(1, 2, 3, 3)]),
     "scatter_add_hw": (lambda g: nn_ops.ScatterAddHW.apply(g, index(g, HW_INDEX), (3, 3)),
                        [spread(1, 2, 2, 2)]),
@@ -183,6 +263,18 @@ OPS = {
     "interpolate nearest": (lambda x: F.interpolate(x, scale_factor=2), [spread(1, 1, 2, 2)]),
     "interpolate nearest-exact": (lambda x: F.interpolate(x, size=3, mode="nearest-exact"),
                                   [spread(1, 1, 2, 2)]),
+    "interpolate bicubic": (lambda x: F.interpolate(x, size=(3, 5), mode="bicubic"),
+                            [spread(1, 1, 2, 3)]),
+    "interpolate bicubic align_corners": (lambda x: F.interpolate(
+        x, scale_factor=1.5, mode="bicubic", align_corners=True), [spread(1, 1, 3, 3)]),
+    "interpolate area": (lambda x: F.interpolate(x, size=(2, 3), mode="area"),
+                         [spread(1, 1, 3, 4)]),
+    "upsample": (quiet(lambda x: F.upsample(x, scale_factor=2, mode="bilinear")),
+                 [spread(1, 1, 2, 2)]),
+    "upsample_nearest": (quiet(lambda x: F.upsample_nearest(x, size=(3, 4))),
+                         [spread(1, 1, 2, 2)]),
+    "upsample_bilinear": (quiet(lambda x: F.upsample_bilinear(x, scale_factor=1.5)),
+                          [spread(1, 1, 2, 2)]),
     "embedding": (lambda w: F.embedding(const(w, I23), w), [spread(4, 2)]),
     "index_select": (lambda x: F.index_select(x, 1, const(x, [2, 0, 2, -1])), [spread(2, 3)]),
     # losses
@@ -204,6 +296,56 @@ OPS = {
     "mse_loss": (lambda x, t: F.mse_loss(x, t), [spread(2, 3), spread(2, 3, seed=1)]),
     "l1_loss": (lambda x, t: F.l1_loss(x, t, reduction="sum"),
                 [spread(2, 3), spread(2, 3, seed=1, low=-1.9, high=2.1)]),
+    "smooth_l1_loss": (lambda x, t: F.smooth_l1_loss(x, t, beta=0.5), [X23, X23 - D23]),
+    "smooth_l1_loss beta=0": (lambda x, t: F.smooth_l1_loss(x, t, reduction="sum", beta=0.0),
+                              [X23, X23 - D23]),
+    "huber_loss": (lambda x, t: F.huber_loss(x, t, delta=0.5), [X23, X23 - D23]),
+    "huber_loss weight": (lambda x, t, w: F.huber_loss(x, t, reduction="sum", delta=0.5,
+                                                       weight=w),
+                          [X23, X23 - D23, positive(2, 3, seed=1)]),
+    "kl_div": (lambda x, t: F.kl_div(x, t, reduction="batchmean"),
+               [spread(2, 3), spread(2, 3, low=0.05, high=0.9, seed=1)]),
+    "kl_div log_target": (lambda x, t: F.kl_div(x, t, reduction="sum", log_target=True),
+                          [spread(2, 3), spread(2, 3, seed=1)]),
+    "hinge_embedding_loss": (lambda x: F.hinge_embedding_loss(
+        x, const(x, [[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]]), margin=0.8),
+        [spread(2, 3, avoid=(0.8,))]),  # max(0, margin - x): kink at x = margin
+    "soft_margin_loss": (F.soft_margin_loss, [spread(2, 3), spread(2, 3, seed=1)]),
+    "margin_ranking_loss": (lambda a, b, t: F.margin_ranking_loss(a, b, t, margin=0.3),
+                            [R6, R6 - SIGNS6 * M6, SIGNS6]),
+    "cosine_similarity": (lambda a, b: F.cosine_similarity(a, b, dim=1),
+                          [spread(2, 3), spread(2, 3, seed=1)]),
+    "cosine_similarity broadcast": (lambda a, b: F.cosine_similarity(a, b, dim=-1),
+                                    [spread(2, 3), spread(3, seed=1)]),
+    # targets 1, -1, 1, -1: cos = -0.42, -0.99, 0.35, 0.94 (one -1 row inside the margin, one
+    # past it)
+    "cosine_embedding_loss": (lambda a, b: F.cosine_embedding_loss(
+        a, b, const(a, [1, -1, 1, -1]), margin=0.2), [spread(4, 3), spread(4, 3, seed=1)]),
+    "pairwise_distance": (F.pairwise_distance, [spread(2, 3), spread(2, 3, seed=1)]),
+    "pairwise_distance p=3 keepdim": (lambda a, b: F.pairwise_distance(a, b, 3.0, keepdim=True),
+                                      [spread(2, 3), spread(2, 3, seed=1)]),
+    "normalize": (F.normalize, [spread(2, 3)]),
+    "normalize p=1.5": (lambda x: F.normalize(x, 1.5, dim=0), [spread(2, 3)]),
+    # margin + d(a, p) - d(a, n) = -0.17, 1.08, 3.49 (one row below the hinge); swap picks
+    # d(p, n) in the second row (1.94 < 1.97)
+    "triplet_margin_loss": (lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=0.2),
+                            [spread(3, 2), spread(3, 2, seed=1), spread(3, 2, seed=2)]),
+    "triplet_margin_loss swap": (lambda a, p, n: F.triplet_margin_loss(a, p, n, margin=0.2,
+                                                                       swap=True),
+                                 [spread(3, 2), spread(3, 2, seed=1), spread(3, 2, seed=2)]),
+    "gaussian_nll_loss": (F.gaussian_nll_loss,
+                          [spread(2, 3), spread(2, 3, seed=1), positive(2, 3, seed=2)]),
+    "gaussian_nll_loss full var per row": (lambda x, t, v: F.gaussian_nll_loss(
+        x, t, v, full=True, reduction="sum"), [spread(2, 3), spread(2, 3, seed=1),
+                                               positive(2, seed=2)]),
+    "poisson_nll_loss": (F.poisson_nll_loss, [spread(2, 3), positive(2, 3, seed=1)]),
+    # Stirling's term (targets > 1) jumps at target 1
+    "poisson_nll_loss full": (lambda x, t: F.poisson_nll_loss(x, t, log_input=False, full=True),
+                              [positive(2, 3), spread(2, 3, low=0.3, high=3.0, seed=1,
+                                                      avoid=(1.0,))]),
+    "multilabel_soft_margin_loss": (lambda x, t: F.multilabel_soft_margin_loss(
+        x, t, weight=const(x, [1.0, 2.0, 0.5])),
+        [spread(2, 3), spread(2, 3, low=0.0, high=1.0, seed=1)]),
 }
 
 # public functional ops that have no gradient to check
