@@ -327,3 +327,48 @@ def test_sagan_uses_ttur():
     assert model.opts["G"].param_groups[0]["lr"] == 1e-4
     assert model.opts["D"].param_groups[0]["lr"] == 4e-4
     assert model.opts["D"].param_groups[0]["betas"] == (0.0, 0.9)
+
+
+# --- unrolled -------------------------------------------------------------------------------
+
+class _Data:
+    def __init__(self, images):
+        from minigan.models.base import Batch
+        self.batch, self.step = Batch(minigan.tensor(images), None), 0
+
+    def real(self, k=0):
+        return self.batch
+
+
+def _unrolled_after_one_step(**options):
+    from minigan.training.trainer import TrainConfig
+    cfg = TrainConfig(model="unrolled", **MODELS["unrolled"].preset, ngf=2, ndf=2,
+                      latent_dim=4, options=options)
+    minigan.manual_seed(0)
+    model = MODELS["unrolled"](cfg, 1)
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 1, 32, 32)).astype("float32")
+    model.train_step(_Data(images))
+    return ({f"{n}.{k}": v.numpy() for n, net in model.nets.items()
+             for k, v in net.state_dict().items()},
+            {k: v.numpy() for k, v in model.opts["D"].state_dict()["state"][0].items()
+             if isinstance(v, minigan.Tensor)})
+
+
+def test_unrolled_looks_ahead_and_restores_d():
+    plain, plain_opt = _unrolled_after_one_step(unroll_steps=0)
+    ahead, ahead_opt = _unrolled_after_one_step(unroll_steps=3)
+    # D and its Adam state are those of the one ordinary D update: the look-ahead is undone
+    for k in plain:
+        if k.startswith("D."):
+            np.testing.assert_array_equal(plain[k], ahead[k], err_msg=k)
+    for k in plain_opt:
+        np.testing.assert_array_equal(plain_opt[k], ahead_opt[k], err_msg=k)
+    # ... while G moved against the unrolled D
+    assert not np.array_equal(plain["G.main.0.weight"], ahead["G.main.0.weight"])
+    # unrolling 0 steps is the same G update either way; 2 second-order steps differ
+    second, _ = _unrolled_after_one_step(unroll_steps=0, second_order=1)
+    # (BatchNorm statistics aside: that G loss also ran D on the reals)
+    for k in (k for k in plain if "running_" not in k and "num_batches" not in k):
+        np.testing.assert_allclose(plain[k], second[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    full, _ = _unrolled_after_one_step(unroll_steps=2, second_order=1, unroll_lr=0.5)
+    assert not np.allclose(plain["G.main.0.weight"], full["G.main.0.weight"])
