@@ -44,7 +44,9 @@ def test_cli_trains_and_samples(name, tmp_path):
 # --- resume ---------------------------------------------------------------------------------
 
 def _assert_resume_bit_identical(name, tmp_path, *flags):
-    common = ["--seed", "3", "--checkpoint-interval", "2", *flags]
+    # batches of 2 and no TensorBoard: the cheapest run that still shows every state
+    common = ["--seed", "3", "--checkpoint-interval", "2", "--batch-size", "2",
+              "--no-tensorboard", *flags]
     assert _train(name, tmp_path / "straight", "--steps", "4", *common) == 0
     assert _train(name, tmp_path / "resumed", "--steps", "2", *common) == 0
     assert _train(name, tmp_path / "resumed", "--steps", "4", *common) == 0

@@ -11,6 +11,7 @@ G minimizes L(G(z)), both from the same forward pass (the paper's simultaneous u
 follows the proportional control k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)
 and the convergence measure M = L(x) + |gamma L(x) - L(G(z))| is logged. k_t is kept as a
 0-d tensor on the backend (no host sync per step) and saved in the checkpoint's model state.
+One simultaneous update per step: ``--n-critic`` is not used.
 
 EBGAN: the paper's convolutional auto-encoder D (encoder (n)4c2s-(2n)4c2s-(4n)4c2s, decoder
 (2n)4c2s-(n)4c2s-(C)4c2s), a DCGAN generator, the energy the per-image mean squared
