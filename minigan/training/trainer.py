@@ -477,8 +477,9 @@ class Trainer:
     # --- outputs ---------------------------------------------------------------------------
     def save_samples(self) -> None:
         images = generate(self.model, self.fixed_z, self.fixed_labels)
+        nrow = self.model.n_classes if self.model.conditional else 8  # a class per column
         pixels = save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png",
-                           nrow=8)
+                           nrow=nrow)
         if self._tb is not None:
             self._tb.image("samples", self.step, pixels)
 
