@@ -68,17 +68,19 @@ def _add_flags(p: argparse.ArgumentParser, model_cls) -> None:
                    default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (G, and D "
                    "unless --lr-d is given)")
-    p.add_argument("--lr-d", type=float, default=None, help="D's learning rate (TTUR)")
+    p.add_argument("--lr-d", type=float, default=d.lr_d, help="D's learning rate (TTUR)")
     p.add_argument("--b1", type=float, default=d.b1, help="Adam beta1")
     p.add_argument("--b2", type=float, default=d.b2, help="Adam beta2")
     p.add_argument("--latent-dim", "--latent_dim", dest="latent_dim", type=int,
                    default=d.latent_dim)
     p.add_argument("--ngf", type=int, default=d.ngf, help="G width")
     p.add_argument("--ndf", type=int, default=d.ndf, help="D width")
-    p.add_argument("--loss", default=d.loss, choices=TRAINER_LOSSES, help="adversarial loss")
-    p.add_argument("--gp", default=None,
-                   choices=["wgan-gp", "wgan-lp", "r1", "r2", "dragan", "wgan-div"],
-                   help="gradient penalty added to D's loss")
+    losses = TRAINER_LOSSES + ((d.loss,) if d.loss not in TRAINER_LOSSES else ())
+    p.add_argument("--loss", default=d.loss, choices=losses, help="adversarial loss")
+    p.add_argument("--gp", default=d.gp, type=lambda v: None if v == "none" else v,
+                   choices=[None, "wgan-gp", "wgan-lp", "r1", "r2", "dragan", "wgan-div"],
+                   metavar="{none,wgan-gp,wgan-lp,r1,r2,dragan,wgan-div}",
+                   help="gradient penalty added to D's loss ('none' turns a preset's off)")
     p.add_argument("--gp-weight", type=float, default=d.gp_weight)
     p.add_argument("--n-critic", "--n_critic", dest="n_critic", type=int, default=d.n_critic,
                    help="D updates per G update")

@@ -127,9 +127,9 @@ def adversarial_step(model: GANModel, data, g: str = "G", d: str = "D") -> dict:
         fake = G(model.latent(real.shape[0]))
         d_real, d_fake = D(real), D(fake.detach())
         loss_d = loss.d_loss(d_real, d_fake)
-        if cfg.gp:
-            loss_d = loss_d + gan_losses.gradient_penalty(D, real, fake.detach(), cfg.gp,
-                                                          cfg.gp_weight)
+        if cfg.gp:  # DRAGAN's points perturb the real data only; the others use the fakes
+            points = None if cfg.gp == "dragan" else fake.detach()
+            loss_d = loss_d + gan_losses.gradient_penalty(D, real, points, cfg.gp, cfg.gp_weight)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
