@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"minigan.train: --eval-*: {e}", file=sys.stderr)
         return 1
-    print(f"done: {trainer.step} steps, run folder {out}"
-          + (f", d_loss {last['d_loss']:.4f}, g_loss {last['g_loss']:.4f}" if last else ""))
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.endswith("loss"))
+    print(f"done: {trainer.step} steps, run folder {out}" + (f", {losses}" if losses else ""))
     return 0
 
 
