@@ -529,3 +529,10 @@ def test_sample_grid_utilities_and_cudnn_flags(tmp_path):
     assert make_grid(minigan.tensor(x[:1])).shape == (3, 3, 4)
     save_image(minigan.tensor(x), tmp_path / "g.png", nrow=5, normalize=True)
     assert Image.open(tmp_path / "g.png").size == (5 * 6 + 2, 3 + 4)
+
+
+def test_grad_only_inputs_false_warns_and_is_ignored_as_in_torch():
+    x = minigan.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="only_inputs argument is deprecated"):
+        (g,) = minigan.autograd.grad((x * x).sum(), x, only_inputs=False)
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0])

@@ -61,11 +61,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
          materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` w.r.t. ``inputs``, returned, not accumulated
     (torch.autograd.grad). With ``create_graph=True`` they can be differentiated again.
-    ``only_inputs`` is torch's deprecated argument: True is what grad always does; False is
-    refused (torch ignores it with a warning)."""
+    ``only_inputs`` is torch's deprecated argument, ignored with torch's warning (grad always
+    computes the inputs' gradients only)."""
     if not only_inputs:
-        raise ValueError("grad: only_inputs=False is not supported (torch ignores it and "
-                         "computes the inputs' gradients only); drop the argument")
+        import warnings
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). "
+                      "To accumulate gradient for other parts of the graph, please use "
+                      "torch.autograd.backward.", UserWarning, stacklevel=2)
     outputs = _as_list(outputs)
     inputs_list = _as_list(inputs)
     for i, t in enumerate(inputs_list):
