@@ -335,8 +335,10 @@ def test_wgan_gp_pytorch_gan_style_runs_the_same(tmp_path):
     z = [rng.normal(0, 1, (5, 6)) for _ in range(4)]  # float64 arrays: FloatTensor converts
     alpha = [rng.random((5, 1, 1, 1)) for _ in range(4)]
     ref, got = both(WGAN_GP, tmp_path, DATA=data, Z=z, ALPHA=alpha)
-    assert_same(got["d_loss"], ref["d_loss"], "d_loss", rtol=1e-4)
-    assert_same(got["g_loss"], ref["g_loss"], "g_loss", rtol=1e-4)
+    # WGAN losses are means of unbounded critic outputs that nearly cancel (g_loss ~0.2 from
+    # terms ~1): float32 rounding differences show as ~3e-5 absolute after a few steps
+    assert_same(got["d_loss"], ref["d_loss"], "d_loss", rtol=1e-4, atol=1e-4)
+    assert_same(got["g_loss"], ref["g_loss"], "g_loss", rtol=1e-4, atol=1e-4)
     assert_same(got["G"], ref["G"], "G", rtol=1e-4, atol=4e-4)
     assert_same(got["D"], ref["D"], "D", rtol=1e-4, atol=4e-4)
 
