@@ -84,6 +84,31 @@ def backend_for(spec) -> str:
     return device(spec).backend
 
 
+def parse_to(args, dtype, backend, dev, who: str):
+    """``(dtype, backend)`` of torch's ``.to(...)`` forms (``to(device)``, ``to(dtype)``,
+    ``to(device, dtype)``, ``to(tensor)``) plus the ``dtype=``, ``backend=``, ``device=``
+    keywords, for Tensor.to and Module.to."""
+    import numpy as np
+
+    from minigan.autograd.tensor import Tensor
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, Tensor):
+            dtype, backend = a.dtype, a.backend
+        elif is_device_like(a):
+            backend = backend_for(a)
+        else:
+            try:
+                dtype = np.dtype(a)
+            except TypeError:
+                raise TypeError(f"{who}: {a!r} is neither a device ('cpu', 'cuda'), a dtype nor "
+                                f"a tensor") from None
+    if dev is not None:
+        backend = backend_for(dev)
+    return dtype, backend
+
+
 def device_of(backend_name: str) -> device:
     return device("cpu" if backend_name == CPU_BACKEND else "cuda", None if backend_name ==
                   CPU_BACKEND else 0)

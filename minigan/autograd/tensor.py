@@ -260,22 +260,8 @@ class Tensor:
         forms too: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other)``, where a
         device is 'cpu' (numpy), 'cuda' (the GPU backend), a ``minigan.device`` or a backend
         name."""
-        from minigan.device import backend_for, is_device_like
-        for a in args:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                dtype, backend = a.dtype, a.backend
-            elif is_device_like(a):
-                backend = backend_for(a)
-            else:
-                try:
-                    dtype = np.dtype(a)
-                except TypeError:
-                    raise TypeError(f"to: {a!r} is neither a device ('cpu', 'cuda'), a dtype "
-                                    f"nor a tensor") from None
-        if device is not None:
-            backend = backend_for(device)
+        from minigan.device import parse_to
+        dtype, backend = parse_to(args, dtype, backend, device, "to")
         t = self
         if backend is not None and get_backend(backend) is not self._be:
             dst = get_backend(backend)

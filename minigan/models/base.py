@@ -113,26 +113,33 @@ def option_flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def adversarial_step(model: GANModel, data, g: str = "G", d: str = "D") -> dict:
-    """The alternating step of most GANs: ``cfg.n_critic`` D updates on ``cfg.loss`` (plus
-    ``cfg.gp`` weighted by ``cfg.gp_weight``), then one G update. Logs d_loss, g_loss and D's
-    mean outputs on real and fake images (probabilities for the log-likelihood losses)."""
+def adversarial_step(model: GANModel, data, g: str = "G", d: str = "D", *, loss=None,
+                     clip: float = 0.0, paired: bool = False) -> dict:
+    """The alternating step of most GANs: ``cfg.n_critic`` D updates on ``cfg.loss`` (or the
+    ``loss`` object given; ``paired`` losses also read the real and fake samples), plus
+    ``cfg.gp`` weighted by ``cfg.gp_weight``, with D's weights clipped to ``clip`` after each
+    update when it is set (WGAN); then one G update. Logs d_loss, g_loss and D's mean outputs
+    on real and fake images (probabilities for the log-likelihood losses)."""
     from minigan import losses as gan_losses
     cfg = model.cfg
     G, D = model.nets[g], model.nets[d]
     opt_g, opt_d = model.opts[g], model.opts[d]
-    loss = gan_losses.get(cfg.loss)
+    loss = gan_losses.get(cfg.loss) if loss is None else loss
     for k in range(cfg.n_critic):
         real = data.real(k).images
         fake = G(model.latent(real.shape[0]))
-        d_real, d_fake = D(real), D(fake.detach())
-        loss_d = loss.d_loss(d_real, d_fake)
+        fake_d = fake.detach()
+        d_real, d_fake = D(real), D(fake_d)
+        loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake_d) if paired else \
+            loss.d_loss(d_real, d_fake)
         if cfg.gp:  # DRAGAN's points perturb the real data only; the others use the fakes
-            points = None if cfg.gp == "dragan" else fake.detach()
+            points = None if cfg.gp == "dragan" else fake_d
             loss_d = loss_d + gan_losses.gradient_penalty(D, real, points, cfg.gp, cfg.gp_weight)
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
+        if clip:
+            gan_losses.clip_weights(D, clip)
     d_fake_g = D(fake)
     d_real_g = None
     if loss.g_uses_real:

@@ -24,7 +24,7 @@ import minigan
 from minigan import losses as gan_losses
 from minigan import nn
 from minigan.models import dcgan
-from minigan.models.base import GANModel, adversarial_step, mean_output, register
+from minigan.models.base import GANModel, adversarial_step, register
 
 
 # --- networks ---------------------------------------------------------------------------------
@@ -93,44 +93,6 @@ class MLPDiscriminator(nn.Module):
     def forward(self, x):
         n = x.shape[0]
         return self.main(x.reshape(n, x.numel() // n)).reshape(-1)
-
-
-# --- the step with what adversarial_step does not cover ----------------------------------------
-def objective_step(model: GANModel, data, loss, *, gp: str | None = None, clip: float = 0.0,
-                   paired: bool = False) -> dict:
-    """``adversarial_step`` for a given loss object, plus: DRAGAN's penalty around the data
-    alone (no fake samples), weight clipping after each critic update (WGAN), and losses whose
-    D objective reads the paired samples (loss-sensitive GAN)."""
-    cfg = model.cfg
-    G, D = model.nets["G"], model.nets["D"]
-    opt_g, opt_d = model.opts["G"], model.opts["D"]
-    for k in range(cfg.n_critic):
-        real = data.real(k).images
-        fake = G(model.latent(real.shape[0]))
-        fake_d = fake.detach()
-        d_real, d_fake = D(real), D(fake_d)
-        if paired:
-            loss_d = loss.d_loss(d_real, d_fake, real=real, fake=fake_d)
-        else:
-            loss_d = loss.d_loss(d_real, d_fake)
-        if gp:
-            loss_d = loss_d + gan_losses.gradient_penalty(
-                D, real, None if gp == "dragan" else fake_d, gp, cfg.gp_weight)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        if clip:
-            gan_losses.clip_weights(D, clip)
-    d_real_g = None
-    if loss.g_uses_real:
-        with minigan.no_grad():
-            d_real_g = D(real)
-    loss_g = loss.g_loss(D(fake), d_real_g)
-    opt_g.zero_grad()
-    loss_g.backward(inputs=list(G.parameters()))
-    opt_g.step()
-    return {"d_loss": loss_d.detach(), "g_loss": loss_g.detach(),
-            "D(x)": mean_output(d_real, cfg.loss), "D(G(z))": mean_output(d_fake, cfg.loss)}
 
 
 class _DCGANNets(GANModel):
@@ -215,8 +177,7 @@ class WGAN(_DCGANNets):
                                            lr=cfg.lr_d or cfg.lr)}
 
     def train_step(self, data) -> dict:
-        return objective_step(self, data, gan_losses.get(self.cfg.loss),
-                              clip=self.option(self.cfg, "clip_value"))
+        return adversarial_step(self, data, clip=self.option(self.cfg, "clip_value"))
 
 
 @register
@@ -261,8 +222,7 @@ class DRAGAN(_CriticNets):
               "gp_weight": 10.0, "n_critic": 1}
 
     def train_step(self, data) -> dict:
-        # adversarial_step would pass the fake batch as DRAGAN's perturbed points
-        return objective_step(self, data, gan_losses.get(self.cfg.loss), gp=self.cfg.gp)
+        return adversarial_step(self, data)  # its DRAGAN points perturb the real data only
 
 
 @register
@@ -299,7 +259,7 @@ class FGANModel(_DCGANNets):
         self.loss = gan_losses.FGAN(div, nonsaturating=not self.option(cfg, "saturating"))
 
     def train_step(self, data) -> dict:
-        return objective_step(self, data, self.loss)
+        return adversarial_step(self, data, loss=self.loss)
 
 
 @register
@@ -319,4 +279,4 @@ class LossSensitiveGAN(_DCGANNets):
                                              self.option(cfg, "distance"))
 
     def train_step(self, data) -> dict:
-        return objective_step(self, data, self.loss, paired=True)
+        return adversarial_step(self, data, loss=self.loss, paired=True)

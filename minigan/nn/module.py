@@ -316,18 +316,8 @@ class Module:
         ``backend``, in place (integer buffers such as num_batches_tracked keep their dtype).
         torch's forms work too: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
         ``to(tensor)``, with 'cpu' (numpy), 'cuda' (the GPU backend) or a backend name."""
-        from minigan.device import backend_for, is_device_like
-        for a in args:
-            if a is None:
-                continue
-            if isinstance(a, Tensor):
-                dtype, backend = a.dtype, a.backend
-            elif is_device_like(a):
-                backend = backend_for(a)
-            else:
-                dtype = a
-        if device is not None:
-            backend = backend_for(device)
+        from minigan.device import parse_to
+        dtype, backend = parse_to(args, dtype, backend, device, f"{type(self).__name__}.to")
         if dtype is not None:
             dtype = np.dtype(dtype)
             if dtype.kind != "f":
