@@ -26,7 +26,7 @@ from pathlib import Path
 
 import minigan
 from minigan.backends import BackendUnavailableError
-from minigan.data import DATASETS, DataError
+from minigan.data import DATASETS, DataError, is_points
 from minigan.metrics.digits import FeatureError
 from minigan.metrics.evaluator import (
     FEATURES,
@@ -51,7 +51,9 @@ ROWS = (("fid", "FID", ".4f"), ("kid", "KID", ".5f"), ("is", "IS (fake)", ".3f")
         ("is_real", "IS (real)", ".3f"), ("precision", "precision", ".4f"),
         ("recall", "recall", ".4f"), ("density", "density", ".4f"),
         ("coverage", "coverage", ".4f"), ("class_coverage", "class coverage", ".2f"),
-        ("confidence", "confidence", ".4f"))
+        ("confidence", "confidence", ".4f"), ("modes", "modes covered", "d"),
+        ("high_quality", "high quality", ".4f"), ("reverse_kl", "reverse KL", ".4f"),
+        ("mean_dist", "mean distance", ".4f"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                                METRIC_HELP.items()))
     p.add_argument("run", help="a run folder written by python -m minigan.train, or a "
                    f"{EXPORT} file")
-    p.add_argument("--metrics", default="fid,kid,is,pr,dc",
-                   help=f"comma-separated, from {','.join(METRICS)} (default: %(default)s)")
+    p.add_argument("--metrics", default=None,
+                   help=f"comma-separated, from {','.join(METRICS)} (default: fid,kid,is,pr,dc; "
+                        "modes,pr for the point datasets ring8 and grid25)")
     p.add_argument("--n", type=int, default=10000, help="generated samples (default 10000)")
     p.add_argument("--features", default="digits", choices=FEATURES,
                    help="feature extractor (default: digits, the shipped classifier)")
@@ -106,6 +109,8 @@ def format_table(results: dict, header: str) -> str:
     for key, label, fmt in ROWS:
         if key in results:
             extra = f" +- {results[key + '_std']:{fmt}}" if key + "_std" in results else ""
+            if key == "modes":
+                extra = f" of {results['modes_total']}"
             lines.append(f"{label:<16}{results[key]:{fmt}}{extra}")
     return "\n".join(lines)
 
@@ -131,7 +136,7 @@ def _run(args) -> int:
     source = Path(args.run)
     start = time.perf_counter()
     try:
-        metrics = parse_metrics(args.metrics)
+        metrics = parse_metrics(args.metrics) if args.metrics else None
         if args.n < 2:
             raise MetricError(f"--n must be at least 2, got {args.n}")
         if args.batch_size < 1:
@@ -143,6 +148,8 @@ def _run(args) -> int:
         dataset = args.real or cfg.data
         data_dir = args.data_dir if args.data_dir is not None else (
             cfg.data_dir if dataset == cfg.data else None)
+        if metrics is None:
+            metrics = ("modes", "pr") if is_points(dataset) else ("fid", "kid", "is", "pr", "dc")
         evaluator = Evaluator(dataset, data_dir, cfg.img_size, args.features, args.n, metrics,
                               cfg.backend, args.batch_size, args.seed,
                               False if args.no_cache else (args.cache_dir or True),

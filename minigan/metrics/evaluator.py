@@ -45,7 +45,7 @@ from minigan.metrics.scores import (
     precision_recall,
 )
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "classes")
+METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "modes")
 METRIC_HELP = {
     "fid": "Frechet distance (lower is better)",
     "kid": "kernel distance, unbiased MMD^2, mean and std over subsets (lower is better)",
@@ -53,8 +53,13 @@ METRIC_HELP = {
     "pr": "precision and recall, k=3 (Kynkaanniemi et al.)",
     "dc": "density and coverage, k=5 (Naeem et al.)",
     "classes": "class coverage and mean confidence of the classifier's argmax",
+    "modes": "point datasets (ring8, grid25): modes covered, share of high-quality samples "
+             "(within 3 std of a mode), reverse KL of the mode histogram",
 }
 FEATURES = ("digits", "inception")
+# the metrics asked for when none are named
+DEFAULT_METRICS = {"images": ("fid", "kid"), "points": ("modes",)}
+POINT_METRICS = ("modes", "fid", "kid", "pr", "dc")  # the ones that need no classifier
 CACHE_KIND = "minigan-real-features/1"
 
 
@@ -80,6 +85,8 @@ def get_extractor(features: str = "digits", backend: str = "numpy",
                   inception_weights: str | os.PathLike | None = None):
     """The feature extractor named ``features`` on ``backend``; ``FeatureError`` in one line
     when it cannot be had."""
+    if features == "points":
+        return PointsExtractor()
     if features == "digits":
         return load_classifier(backend)
     if features == "inception":
@@ -123,6 +130,26 @@ class InceptionExtractor:
         self.check_images(tuple(images.shape))
         return self._module.inception_features(self.model, images, batch_size=len(images),
                                                logits=True)
+
+
+class PointsExtractor:
+    """The point datasets' "features": the 2-D points themselves (no classifier, no logits),
+    so FID, KID, precision/recall and density/coverage compare the raw coordinates and
+    ``modes`` measures the mixture (:func:`minigan.metrics.mixture_quality`)."""
+
+    name = "points"
+    fingerprint = "identity"
+    feature_dim, num_classes = 2, 0
+
+    def check_images(self, shape: tuple) -> None:
+        if len(shape) != 2 or shape[1] != 2:
+            raise FeatureError(f"point features: samples must be (N, 2) points, got shape "
+                               f"{tuple(shape)}")
+
+    def features_and_logits_batch(self, images) -> tuple[np.ndarray, np.ndarray]:
+        self.check_images(tuple(images.shape))
+        x = images.numpy() if isinstance(images, minigan.Tensor) else np.asarray(images)
+        return x.astype(np.float64), np.zeros((len(x), 0))
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -286,10 +313,11 @@ def real_features(dataset: str = "digits", data_dir: str | os.PathLike | None = 
 
 # --- the metrics on two feature sets ----------------------------------------------------------
 def compare(real: FeatureSet, fake: FeatureSet, metrics=("fid", "kid"), kid_subsets: int = 100,
-            kid_subset_size: int = 1000, seed: int = 0) -> dict:
+            kid_subset_size: int = 1000, seed: int = 0, mixture: str | None = None) -> dict:
     """A flat dict of the asked metrics: ``fid``; ``kid``, ``kid_std``; ``is``, ``is_std``
     (on the fake logits); ``precision``, ``recall``; ``density``, ``coverage``;
-    ``class_coverage``, ``confidence``."""
+    ``class_coverage``, ``confidence``; for a point ``mixture``, ``modes``, ``modes_total``,
+    ``high_quality``, ``reverse_kl``, ``mean_dist`` of the fake points."""
     from scipy.special import softmax
 
     from minigan.metrics.digits import class_coverage, mean_confidence
@@ -313,6 +341,11 @@ def compare(real: FeatureSet, fake: FeatureSet, metrics=("fid", "kid"), kid_subs
             probs = softmax(fake.logits.astype(np.float64), axis=1)
             out["class_coverage"] = class_coverage(probs)
             out["confidence"] = mean_confidence(probs)
+        elif name == "modes":
+            if mixture is None:
+                raise MetricError("modes: measures the point datasets (ring8, grid25) only")
+            from minigan.metrics.toy import mixture_quality
+            out.update(mixture_quality(fake.features, mixture))
     return out
 
 
@@ -348,7 +381,20 @@ class Evaluator:
             raise MetricError(f"evaluate: n must be at least 2, got {n}")
         if batch_size < 1:
             raise MetricError(f"evaluate: batch_size must be positive, got {batch_size}")
-        self.metrics = parse_metrics(metrics)
+        from minigan.data import is_points
+        points = is_points(dataset)
+        self.mixture = dataset if points else None
+        self.metrics = parse_metrics(metrics or DEFAULT_METRICS["points" if points else "images"])
+        if points:
+            features = "points"
+            bad = [m for m in self.metrics if m not in POINT_METRICS]
+            if bad:
+                raise MetricError(f"{', '.join(bad)}: not defined on the point dataset "
+                                  f"{dataset!r} (no classifier there); use "
+                                  f"{', '.join(POINT_METRICS)}")
+        elif "modes" in self.metrics:
+            raise MetricError(f"modes: measures the point datasets (ring8, grid25), not "
+                              f"{dataset!r}")
         self.n, self.batch_size, self.seed, self.backend = n, batch_size, seed, backend
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.progress, self.threads = progress, threads
@@ -379,7 +425,7 @@ class Evaluator:
                                    self.progress)
             sampled = time.perf_counter()
             out = compare(self.real, fake, self.metrics, self.kid_subsets,
-                          self.kid_subset_size, self.seed)
+                          self.kid_subset_size, self.seed, self.mixture)
         end = time.perf_counter()
         self.last_fake = fake
         out["images_per_s"] = self.n / max(sampled - start, 1e-9)

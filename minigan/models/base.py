@@ -11,6 +11,10 @@ module of the package, so a new file is all it takes. ``preset`` holds the Train
 the paper fixes (its learning rates, betas, critic steps, loss); command-line flags still
 override each one. ``options`` declares the model's own hyper-parameters (name: (default,
 type, help)); they become ``--name`` flags and live in ``cfg.options``.
+
+On the 2-D point datasets (``--data ring8|grid25``) a model with ``points = True`` builds
+``build_points()`` instead of ``build()``: by default the MLP G and D of
+:mod:`minigan.models.points`, which its ``train_step`` runs unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class GANModel:
     preset: dict = {}  # TrainConfig fields the paper sets; flags override them
     options: dict = {}  # name -> (default, type, help): the model's own flags
     conditional: bool = False  # G (and usually D) take class labels
+    points: bool = False  # trains on the 2-D point datasets with build_points()
 
     def __init__(self, cfg, channels: int, n_classes: int = 0):
         self.cfg, self.channels, self.n_classes = cfg, channels, n_classes
@@ -55,8 +60,14 @@ class GANModel:
         if self.conditional and n_classes < 2:
             raise ValueError(f"{self.name}: a class-conditional model needs a labelled dataset "
                              f"(--data {cfg.data} has no labels)")
-        self.nets: dict[str, nn.Module] = {k: m.to(backend=cfg.backend)
-                                           for k, m in self.build().items()}
+        from minigan.data import is_points
+        self.on_points = is_points(cfg.data)
+        if self.on_points and not self.points:
+            able = ", ".join(name for name, cls in MODELS.items() if cls.points)
+            raise ValueError(f"{self.name}: no version for the 2-D point data of --data "
+                             f"{cfg.data} (models that have one: {able})")
+        nets = self.build_points() if self.on_points else self.build()
+        self.nets: dict[str, nn.Module] = {k: m.to(backend=cfg.backend) for k, m in nets.items()}
         if "G" not in self.nets:
             raise ValueError(f"{self.name}: build() must return a network named 'G'")
         self.opts = self.make_optimizers()
@@ -65,6 +76,14 @@ class GANModel:
     def build(self) -> dict[str, nn.Module]:  # pragma: no cover - interface
         """The networks by name; 'G' is the generator (sampled, exported, evaluated)."""
         raise NotImplementedError
+
+    def build_points(self) -> dict[str, nn.Module]:
+        """The networks for 2-D points (models with ``points = True``): MLPs with three hidden
+        ReLU layers of 2 x ngf (G) and 2 x ndf (D) units."""
+        from minigan.models.points import PointDiscriminator, PointGenerator
+        cfg = self.cfg
+        return {"G": PointGenerator(cfg.latent_dim, 2 * cfg.ngf, self.channels),
+                "D": PointDiscriminator(2 * cfg.ndf, self.channels)}
 
     def make_optimizers(self) -> dict:
         """Adam for G and for D (cfg.lr, cfg.lr_d or cfg.lr, betas (b1, b2))."""

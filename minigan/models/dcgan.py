@@ -79,6 +79,7 @@ class DCGAN(GANModel):
             "Convolutional GANs"
     summary = "all-convolutional G and D with BatchNorm; Adam 2e-4, beta1 0.5"
     preset = {"lr": 2e-4, "b1": 0.5, "b2": 0.999, "loss": "nsgan", "n_critic": 1}
+    points = True
 
     def build(self) -> dict:
         cfg = self.cfg

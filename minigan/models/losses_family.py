@@ -98,6 +98,8 @@ class MLPDiscriminator(nn.Module):
 class _DCGANNets(GANModel):
     """DCGAN's G and D (with batch norm) at the run's widths."""
 
+    points = True
+
     def build(self) -> dict:
         cfg = self.cfg
         return {"G": dcgan.Generator(cfg.latent_dim, cfg.ngf, self.channels, cfg.img_size),
@@ -115,6 +117,8 @@ def _choice(*allowed):
 
 class _CriticNets(GANModel):
     """DCGAN's G and the batch-norm-free critic; the system's own penalty unless --gp says."""
+
+    points = True
 
     options = {"critic_norm": ("layer", _choice("layer", "none"),
                                "normalization in the critic: layer (LayerNorm over C, H, W) "
@@ -188,6 +192,7 @@ class GAN(GANModel):
     summary = "MLP G and D on flattened images (LeakyReLU + dropout in place of maxout), " \
               "non-saturating loss (--loss minimax for the minimax game)"
     preset = {"lr": 2e-4, "b1": 0.5, "b2": 0.999, "loss": "nsgan", "n_critic": 1}
+    points = True
     options = {"dropout": (0.5, float, "dropout after each hidden layer of D")}
 
     def build(self) -> dict:

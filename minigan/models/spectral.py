@@ -168,10 +168,20 @@ class SNGAN(GANModel):
     preset = {"lr": 2e-4, "b1": 0.0, "b2": 0.9, "n_critic": 5, "loss": "hinge",
               "latent_dim": 128, "batch_size": 64}
 
+    points = True
+
     def build(self) -> dict:
         cfg = self.cfg
         return {"G": ResNetGenerator(cfg.latent_dim, cfg.ngf, self.channels, cfg.img_size),
                 "D": ResNetDiscriminator(cfg.ndf, self.channels, cfg.img_size)}
+
+    def build_points(self) -> dict:
+        """The MLPs, with spectral norm on every linear layer of D."""
+        nets = super().build_points()
+        for i, layer in enumerate(nets["D"].net):
+            if isinstance(layer, nn.Linear):
+                nets["D"].net[i] = spectral_norm(layer)
+        return nets
 
     def train_step(self, data) -> dict:
         return adversarial_step(self, data)

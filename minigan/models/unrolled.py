@@ -40,12 +40,22 @@ class UnrolledGAN(GANModel):
                                         "optimizer, gradient through the last D only"),
                "unroll_lr": (1e-3, float, "SGD step of the second-order unrolling")}
 
+    points = True  # the paper's own demonstration is the ring of 8 Gaussians
+
     def build(self) -> dict:
+        self._check()
         cfg = self.cfg
-        if self.option(cfg, "unroll_steps") < 0:
-            raise ValueError("unrolled: --unroll-steps must be >= 0")
         return {"G": Generator(cfg.latent_dim, cfg.ngf, self.channels, cfg.img_size),
                 "D": Discriminator(cfg.ndf, self.channels, cfg.img_size)}
+
+    def build_points(self) -> dict:
+        self._check()
+        return super().build_points()
+
+    def _check(self) -> None:
+        if self.option(self.cfg, "unroll_steps") < 0:
+            raise ValueError("unrolled: --unroll-steps must be >= 0, got "
+                             f"{self.option(self.cfg, 'unroll_steps')}")
 
     def train_step(self, data) -> dict:
         cfg = self.cfg

@@ -78,3 +78,51 @@ def plot_curves(steps, panels: list[dict[str, list[float]]],
     draw.text((margin - 4, y), f"step {x0}", fill="black")
     draw.text((width - 90, y), f"step {x1}", fill="black")
     atomic_write(path, lambda f: img.save(f, format="PNG"))
+
+
+def save_scatter(points: np.ndarray, path: str | os.PathLike, centres: np.ndarray | None = None,
+                 radius: float = 0.0, title: str = "", size: int = 480) -> np.ndarray:
+    """A scatter plot of (N, 2) ``points`` (blue), over ``centres`` drawn as grey circles of
+    ``radius`` (e.g. 3 std of a mixture's modes), written atomically as a PNG; returns its
+    (H, W, 3) pixels. The square view holds every centre with a margin, and the points up
+    to twice that far (points beyond are clipped to the frame)."""
+    from minigan.training.checkpoint import atomic_write
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)[:, :2]
+    ref = centres if centres is not None and len(centres) else points
+    half = float(np.abs(ref).max()) * 1.5 + radius if len(ref) else 1.0
+    half = half if math.isfinite(half) and half > 0 else 1.0
+    top = 18
+    img = Image.new("RGB", (size, size + top), "white")
+    draw = ImageDraw.Draw(img)
+
+    def xy(p):
+        u = (np.clip(p, -half, half) + half) / (2 * half) * (size - 1)
+        return u[..., 0], top + (size - 1) - u[..., 1]
+
+    draw.rectangle([0, top, size - 1, size + top - 1], outline="black")
+    if centres is not None:
+        r = max(2.0, radius / (2 * half) * size)
+        for cx, cy in zip(*xy(np.asarray(centres, dtype=np.float64))):
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=(150, 150, 150), width=2)
+    finite = np.isfinite(points).all(axis=1)
+    for px, py in zip(*xy(points[finite])):
+        draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=COLORS[0])
+    draw.text((4, 3), title or f"{int(finite.sum())} samples", fill="black")
+    draw.text((size - 70, 3), f"+-{half:.3g}", fill="black")
+    atomic_write(path, lambda f: img.save(f, format="PNG"))
+    return np.asarray(img)
+
+
+def save_point_samples(points: np.ndarray, dataset: str, path: str | os.PathLike,
+                       note: str = "") -> tuple[np.ndarray, dict]:
+    """Samples of a point dataset (``ring8``/``grid25``) drawn over its modes (circles of 3
+    std) with the mode-collapse measure in the title; returns the pixels and the measure
+    (:func:`minigan.metrics.mixture_quality`)."""
+    from minigan.metrics.toy import get_mixture, mixture_quality
+    mix = get_mixture(dataset)
+    finite = np.isfinite(points).all(axis=1)
+    quality = mixture_quality(points[finite], mix) if finite.any() else \
+        {"modes": 0, "modes_total": mix.modes, "high_quality": 0.0}
+    title = (f"{note}{'  ' if note else ''}modes {quality['modes']}/{quality['modes_total']}  "
+             f"high quality {100 * quality['high_quality']:.1f}%  ({len(points)} samples)")
+    return save_scatter(points, path, mix.centres, 3 * mix.std, title), quality

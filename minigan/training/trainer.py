@@ -51,7 +51,7 @@ from minigan.training.checkpoint import (
     save_checkpoint,
     save_generator,
 )
-from minigan.training.images import plot_curves, save_grid
+from minigan.training.images import plot_curves, save_grid, save_point_samples
 from minigan.training.interrupt import InterruptGuard, TrainingInterrupted
 
 CHECKPOINTS = "checkpoints"
@@ -101,7 +101,7 @@ class TrainConfig:
     tensorboard: bool = True
     # evaluation during training (minigan.metrics): every eval_interval steps (0: never)
     eval_interval: int = 0
-    eval_metrics: str = "fid,kid"
+    eval_metrics: str | None = None  # None: fid,kid on images, modes on points
     eval_n: int = 2000
     eval_features: str = "digits"
     inception_weights: str | None = None
@@ -157,12 +157,13 @@ class Trainer:
         self.step = 0
         # A fixed latent batch for the sample grids, independent of the training RNG (and
         # for conditional models a fixed label per grid cell: the classes along each row).
+        # (Scatter plots of the point datasets take 1,000 points.)
         rng = np.random.default_rng([cfg.seed, 7])
-        self.fixed_z = minigan.tensor(model.latent_numpy(rng, cfg.n_samples),
-                                      backend=self.backend)
+        n_fixed = max(cfg.n_samples, 1000) if model.on_points else cfg.n_samples
+        self.fixed_z = minigan.tensor(model.latent_numpy(rng, n_fixed), backend=self.backend)
         self.fixed_labels = None
         if model.conditional:
-            self.fixed_labels = minigan.tensor(np.arange(cfg.n_samples) % model.n_classes,
+            self.fixed_labels = minigan.tensor(np.arange(n_fixed) % model.n_classes,
                                                backend=self.backend)
         self.channels = dataset.channels
         self.n_classes = model.n_classes
@@ -396,9 +397,13 @@ class Trainer:
         if self._tb is not None:
             self._tb.scalars(self.step, {f"eval/{k}": v for k, v in result.items()
                                          if not k.endswith("seconds") and k != "images_per_s"})
-        key = self.BEST_METRIC if self.BEST_METRIC in result else next(iter(result))
-        if self.best is None or result[key] < self.best[key]:
-            self.best = {"step": self.step, key: float(result[key])}
+        if "modes" in result:  # point data: most modes, then most high-quality samples
+            key, value = "mode_score", -(result["modes"] + result["high_quality"])
+        else:
+            key = self.BEST_METRIC if self.BEST_METRIC in result else next(iter(result))
+            value = float(result[key])
+        if self.best is None or value < self.best[key]:
+            self.best = {"step": self.step, key: value}
             save_checkpoint(self.run_dir / CHECKPOINTS / "best.npz", self.state_arrays(),
                             self._meta())
         return line
@@ -477,9 +482,12 @@ class Trainer:
     # --- outputs ---------------------------------------------------------------------------
     def save_samples(self) -> None:
         images = generate(self.model, self.fixed_z, self.fixed_labels)
-        nrow = self.model.n_classes if self.model.conditional else 8  # a class per column
-        pixels = save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png",
-                           nrow=nrow)
+        path = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        if self.model.on_points:
+            pixels, _ = save_point_samples(images, self.cfg.data, path, f"step {self.step}")
+        else:
+            nrow = self.model.n_classes if self.model.conditional else 8  # a class per column
+            pixels = save_grid(images, path, nrow=nrow)
         if self._tb is not None:
             self._tb.image("samples", self.step, pixels)
 
