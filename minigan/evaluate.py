@@ -51,7 +51,8 @@ ROWS = (("fid", "FID", ".4f"), ("kid", "KID", ".5f"), ("is", "IS (fake)", ".3f")
         ("is_real", "IS (real)", ".3f"), ("precision", "precision", ".4f"),
         ("recall", "recall", ".4f"), ("density", "density", ".4f"),
         ("coverage", "coverage", ".4f"), ("class_coverage", "class coverage", ".2f"),
-        ("confidence", "confidence", ".4f"), ("modes", "modes covered", "d"),
+        ("confidence", "confidence", ".4f"), ("class_accuracy", "class accuracy", ".4f"),
+        ("class_accuracy_min", "worst class", ".4f"), ("modes", "modes covered", "d"),
         ("high_quality", "high quality", ".4f"), ("reverse_kl", "reverse KL", ".4f"),
         ("mean_dist", "mean distance", ".4f"))
 

@@ -45,7 +45,7 @@ from minigan.metrics.scores import (
     precision_recall,
 )
 
-METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "modes")
+METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "accuracy", "modes")
 METRIC_HELP = {
     "fid": "Frechet distance (lower is better)",
     "kid": "kernel distance, unbiased MMD^2, mean and std over subsets (lower is better)",
@@ -53,6 +53,9 @@ METRIC_HELP = {
     "pr": "precision and recall, k=3 (Kynkaanniemi et al.)",
     "dc": "density and coverage, k=5 (Naeem et al.)",
     "classes": "class coverage and mean confidence of the classifier's argmax",
+    "accuracy": "class-conditional models (cgan, acgan): the classifier's accuracy on samples of "
+                "each requested class; infogan: on each categorical code after matching codes "
+                "to classes",
     "modes": "point datasets (ring8, grid25): modes covered, share of high-quality samples "
              "(within 3 std of a mode), reverse KL of the mode histogram",
 }
@@ -184,6 +187,8 @@ class FeatureSet:
     logits: np.ndarray    # (N, classes) float32
     mu: np.ndarray | None = None
     sigma: np.ndarray | None = None
+    labels: np.ndarray | None = None  # the class (or code) each sample was drawn for
+    label_kind: str = "class"  # "code": labels are an unsupervised code (InfoGAN's)
 
     def __post_init__(self):
         if self.mu is None and len(self.features) >= 2:
@@ -214,14 +219,17 @@ def sample_features(G, extractor, n: int, latent_dim: int | None = None,
                     progress: bool = False) -> FeatureSet:
     """Features of ``n`` samples of ``G``, drawn batch by batch from the latents
     ``default_rng(seed).standard_normal((n, latent_dim, 1, 1))`` (the same on every backend),
-    in eval mode under ``no_grad``; G's training mode is restored afterwards."""
+    in eval mode under ``no_grad``; G's training mode is restored afterwards. A generator that
+    says which class or code each sample of a batch was drawn for (``requested_labels(m)``,
+    e.g. the trainer's ``Sampler``) has them recorded in the result's ``labels``."""
     from tqdm import tqdm
     latent_dim = latent_dim or getattr(G, "latent_dim", None)
     if not latent_dim:
         raise MetricError("evaluate: the generator's latent_dim is unknown; pass latent_dim")
     backend = backend or next(iter(G.parameters())).backend
     rng = np.random.default_rng(seed)
-    feats, logits = [], []
+    feats, logits, labels = [], [], []
+    requested = getattr(G, "requested_labels", None)
     was_training = G.training
     G.eval()
     try:
@@ -234,10 +242,15 @@ def sample_features(G, extractor, n: int, latent_dim: int | None = None,
                 h, y = extractor.features_and_logits_batch(images)
                 feats.append(h)
                 logits.append(y)
+                if requested is not None:
+                    labels.append(requested(m))
                 bar.update(m)
     finally:
         G.train(was_training)
-    return FeatureSet(np.concatenate(feats), np.concatenate(logits))
+    found = [x for x in labels if x is not None]
+    return FeatureSet(np.concatenate(feats), np.concatenate(logits),
+                      labels=np.concatenate(found) if found and len(found) == len(labels)
+                      else None, label_kind=getattr(G, "label_kind", None) or "class")
 
 
 # --- the real data's features, cached ---------------------------------------------------------
@@ -311,6 +324,33 @@ def real_features(dataset: str = "digits", data_dir: str | os.PathLike | None = 
     return found
 
 
+def _accuracy(fake: FeatureSet) -> dict:
+    """``class_accuracy`` (and the worst class's, ``class_accuracy_min``) of samples drawn for
+    known classes; for a categorical code (``kind == "code"``) each code is first matched to
+    the class it draws most (Hungarian matching on the confusion matrix of these samples,
+    scipy's linear_sum_assignment; with 200 samples per code the matching's optimism is a
+    fraction of a percent)."""
+    from scipy.optimize import linear_sum_assignment
+    kind = fake.label_kind
+    if fake.labels is None:
+        raise MetricError("accuracy: the generator draws no requested classes: it applies to "
+                          "class-conditional models (cgan, acgan) and to infogan's code")
+    if fake.logits.shape[1] == 0:
+        raise MetricError("accuracy: the feature extractor has no classifier")
+    predicted = fake.logits.argmax(axis=1)
+    labels = fake.labels.astype(np.int64)
+    k = max(int(labels.max()) + 1, fake.logits.shape[1])
+    confusion = np.zeros((k, k))
+    np.add.at(confusion, (labels, predicted), 1)
+    mapping = np.arange(k)
+    if kind == "code":
+        rows, cols = linear_sum_assignment(-confusion)
+        mapping[rows] = cols
+    correct = mapping[labels] == predicted
+    per_class = [correct[labels == c].mean() for c in np.unique(labels)]
+    return {"class_accuracy": float(correct.mean()), "class_accuracy_min": float(min(per_class))}
+
+
 # --- the metrics on two feature sets ----------------------------------------------------------
 def compare(real: FeatureSet, fake: FeatureSet, metrics=("fid", "kid"), kid_subsets: int = 100,
             kid_subset_size: int = 1000, seed: int = 0, mixture: str | None = None) -> dict:
@@ -341,6 +381,8 @@ def compare(real: FeatureSet, fake: FeatureSet, metrics=("fid", "kid"), kid_subs
             probs = softmax(fake.logits.astype(np.float64), axis=1)
             out["class_coverage"] = class_coverage(probs)
             out["confidence"] = mean_confidence(probs)
+        elif name == "accuracy":
+            out.update(_accuracy(fake))
         elif name == "modes":
             if mixture is None:
                 raise MetricError("modes: measures the point datasets (ring8, grid25) only")

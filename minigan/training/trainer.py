@@ -428,9 +428,16 @@ class Trainer:
         arrays = self.state_arrays()
         save_checkpoint(checkpoint_path(self.run_dir / CHECKPOINTS, self.step), arrays,
                         self._meta())
+        # G's state_dict unprefixed (what every export held before encoders); the model's other
+        # exported networks (e.g. an encoder "E") under "NAME/", a prefix no state_dict key has
+        exported = list(getattr(self.model, "exported", ("G",)))
         g_arrays = {k[2:]: v for k, v in arrays.items() if k.startswith("G.")}
+        for name in exported:
+            if name != "G":
+                g_arrays.update({f"{name}/{k[len(name) + 1:]}": v for k, v in arrays.items()
+                                 if k.startswith(name + ".")})
         info = {"step": self.step, "channels": self.channels, "n_classes": self.n_classes,
-                "config": asdict(self.cfg)}
+                "config": asdict(self.cfg), "exported": exported}
         try:
             save_generator(self.run_dir / EXPORT, g_arrays, info)
         except ImportError:
@@ -552,13 +559,21 @@ class Sampler(minigan.nn.Module):
         self.model = model
         self.G = model.nets["G"]  # registered, so train()/eval() reach it
         self.latent_dim = model.cfg.latent_dim
+        # what each sample of a batch is drawn for (the evaluator's accuracy): a class of a
+        # conditional model, or InfoGAN's categorical code (cycled by its generate())
+        self.label_kind = "class" if model.conditional else \
+            "code" if getattr(model, "n_cat", 0) else None
+        self._k = model.n_classes if model.conditional else getattr(model, "n_cat", 0)
+
+    def requested_labels(self, n: int):
+        """The class (or code) of each of the n samples of a forward call, or None."""
+        return np.arange(n) % self._k if self.label_kind else None
 
     def forward(self, z):
         z = z.reshape(z.shape[0], -1)
         labels = None
         if self.model.conditional:
-            labels = minigan.tensor(np.arange(z.shape[0]) % self.model.n_classes,
-                                    backend=z.backend)
+            labels = minigan.tensor(self.requested_labels(z.shape[0]), backend=z.backend)
         return self.model.generate(z, labels)
 
 
