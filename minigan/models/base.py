@@ -52,6 +52,9 @@ class GANModel:
     preset: dict = {}  # TrainConfig fields the paper sets; flags override them
     options: dict = {}  # name -> (default, type, help): the model's own flags
     conditional: bool = False  # G (and usually D) take class labels
+    # the networks generator.safetensors holds: G's keys unprefixed (as every export before
+    # this attribute), each other's under "NAME/" (models with an encoder: ("G", "E"))
+    exported: tuple = ("G",)
     points: bool = False  # trains on the 2-D point datasets with build_points()
 
     def __init__(self, cfg, channels: int, n_classes: int = 0):
@@ -114,6 +117,11 @@ class GANModel:
         """Images from latents (and labels for conditional models), in whatever mode G is."""
         G = self.nets["G"]
         return G(z, labels) if self.conditional else G(z)
+
+    def encode(self, x):
+        """Latents (N, latent_dim) of images x (N, C, H, W): models with an encoder network
+        define it (minigan.models.encoders); the others raise NotImplementedError."""
+        raise NotImplementedError(f"model {self.name!r} has no encoder")
 
     # state beyond the networks and optimizers (e.g. BEGAN's k_t), JSON-able
     def extra_state(self) -> dict:
