@@ -244,9 +244,11 @@ class TorchCoarseGenerator(tnn.Module):
     def __init__(self, nz, channels, ngf):
         super().__init__()
         self.channels = channels
+        w = 32 * ngf
         self.model = tnn.Sequential(
-            tnn.Linear(nz, 16 * ngf), tnn.ReLU(True), tnn.Linear(16 * ngf, 16 * ngf),
-            tnn.Sigmoid(), tnn.Linear(16 * ngf, channels * 64), tnn.Tanh())
+            tnn.Linear(nz, w), tnn.BatchNorm1d(w), tnn.ReLU(True),
+            tnn.Linear(w, w), tnn.BatchNorm1d(w), tnn.ReLU(True),
+            tnn.Linear(w, channels * 64), tnn.Tanh())
 
     def forward(self, z):
         return self.model(z).view(z.shape[0], self.channels, 8, 8)
@@ -255,10 +257,11 @@ class TorchCoarseGenerator(tnn.Module):
 class TorchCoarseDiscriminator(tnn.Module):
     def __init__(self, channels, ndf, dropout=0.5):
         super().__init__()
+        w = 16 * ndf
         self.model = tnn.Sequential(
-            tnn.Linear(channels * 64, 8 * ndf), tnn.ReLU(True), tnn.Dropout(dropout),
-            tnn.Linear(8 * ndf, 8 * ndf), tnn.ReLU(True), tnn.Dropout(dropout),
-            tnn.Linear(8 * ndf, 1))
+            tnn.Linear(channels * 64, w), tnn.ReLU(True), tnn.Dropout(dropout),
+            tnn.Linear(w, w), tnn.ReLU(True), tnn.Dropout(dropout),
+            tnn.Linear(w, 1))
 
     def forward(self, x, cond=None):
         return self.model(x.flatten(1)).view(-1)
@@ -270,9 +273,9 @@ class TorchResidualGenerator(tnn.Module):
         self.size = size
         self.noise_proj = tnn.Linear(nz, size * size)
         self.model = tnn.Sequential(
-            tnn.Conv2d(channels + 1, 2 * ngf, 5, 1, 2), tnn.ReLU(True),
-            tnn.Conv2d(2 * ngf, 2 * ngf, 5, 1, 2), tnn.ReLU(True),
-            tnn.Conv2d(2 * ngf, channels, 5, 1, 2))
+            tnn.Conv2d(channels + 1, ngf, 5, 1, 2), tnn.ReLU(True),
+            tnn.Conv2d(ngf, ngf, 5, 1, 2), tnn.ReLU(True),
+            tnn.Conv2d(ngf, channels, 5, 1, 2))
 
     def forward(self, z, cond):
         plane = self.noise_proj(z).view(-1, 1, self.size, self.size)
@@ -283,10 +286,10 @@ class TorchResidualDiscriminator(tnn.Module):
     def __init__(self, channels, size, ndf, dropout=0.5):
         super().__init__()
         self.model = tnn.Sequential(
-            tnn.Conv2d(2 * channels, 2 * ndf, 5, 1, 2), tnn.ReLU(True),
-            tnn.Conv2d(2 * ndf, 2 * ndf, 5, 2, 2), tnn.ReLU(True))
+            tnn.Conv2d(2 * channels, ndf, 5, 1, 2), tnn.ReLU(True),
+            tnn.Conv2d(ndf, ndf, 5, 2, 2), tnn.ReLU(True))
         self.adv_layer = tnn.Sequential(tnn.Dropout(dropout),
-                                        tnn.Linear(2 * ndf * (size // 2) ** 2, 1))
+                                        tnn.Linear(ndf * (size // 2) ** 2, 1))
 
     def forward(self, x, cond):
         return self.adv_layer(self.model(torch.cat([x, cond], 1)).flatten(1)).view(-1)
@@ -331,6 +334,9 @@ def _compare(ours, theirs, arrays, what):
     t_params = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
         assert_close(p.grad, t_params[name].grad, "float64", f"{what}: gradient of {name}")
+    t_state = theirs.state_dict()
+    for name, v in ours.state_dict().items():  # BatchNorm's running statistics after the step
+        assert_close(v, t_state[name], "float64", f"{what}: {name} after the forward")
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -340,7 +346,14 @@ def test_level_networks_match_torch(channels):
     f64 = minigan.float64
     _compare(lap.CoarseGenerator(5, channels, 2).to(f64),
              TorchCoarseGenerator(5, channels, 2).double(), [rng.standard_normal((4, 5))],
-             "coarse G")
+             "coarse G (train mode: batch statistics)")
+    # eval mode: non-trivial running statistics
+    tG = TorchCoarseGenerator(5, channels, 2).double().eval()
+    for name, buf in tG.named_buffers():
+        if name.endswith("running_mean") or name.endswith("running_var"):
+            buf.copy_(torch.tensor(rng.uniform(0.5, 1.5, buf.shape)))
+    _compare(lap.CoarseGenerator(5, channels, 2).to(f64).eval(), tG,
+             [rng.standard_normal((4, 5))], "coarse G (eval mode)")
     _compare(lap.CoarseDiscriminator(channels, 2).to(f64).eval(),
              TorchCoarseDiscriminator(channels, 2).double().eval(),
              [rng.uniform(-1, 1, (4, channels, 8, 8))], "coarse D")
@@ -368,3 +381,13 @@ def test_whole_generator_matches_torch(img_size):
     D = lap.LAPGANDiscriminator(3, img_size, 2)
     assert list(D.state_dict())[0].startswith("levels.0.model.0")
     assert len(D.levels) == len(sizes)
+
+
+@pytest.mark.parametrize("flags", [{"loss": "wgan", "gp": "wgan-gp"}, {"loss": "ragan"},
+                                   {"loss": "hinge", "gp": "dragan"}, {"n_critic": 2}])
+def test_step_with_other_losses(flags):
+    model = lap.LAPGAN(_cfg(**flags), 1, 10)
+    images = np.random.default_rng(5).uniform(-1, 1, (4, 1, 32, 32)).astype(np.float32)
+    logs = model.train_step(_Data(images))
+    assert {"d_loss", "g_loss", "D(x)", "D(G(z))", "d_loss/32"} <= set(logs)
+    assert all(np.isfinite(float(v.item())) for v in logs.values())
