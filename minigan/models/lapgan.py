@@ -312,10 +312,11 @@ class LAPGAN(GANModel):
                 "D": LAPGANDiscriminator(self.channels, cfg.img_size, cfg.ndf,
                                          self.option(cfg, "dropout"))}
 
-    # The default make_optimizers (one Adam over all of G's parameters, one over D's) is the
-    # paper's per-level optimizers: the levels share no parameter, each level's loss reaches
-    # only its own parameters, and Adam's update is elementwise, so one step on the sum of the
-    # levels' losses is each level's own Adam step on its own loss.
+    # The default make_optimizers (one Adam over all of G's parameters, one over D's) is one
+    # Adam per level, as the paper has one optimizer per level: the levels share no parameter,
+    # each level's loss reaches only its own parameters, and Adam's update is elementwise, so
+    # one step on the sum of the levels' losses is each level's own Adam step on its own loss
+    # (test_step_equals_per_level_adams checks it).
 
     def train_step(self, data) -> dict:
         """Every level on its own pairs: ``cfg.n_critic`` D updates (each on a real batch's
