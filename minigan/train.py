@@ -168,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = load_dataset(cfg.data, cfg.data_dir, cfg.img_size)
         minigan.manual_seed(cfg.seed)
-        model = build_model(cfg, dataset.channels, dataset.num_classes)
+        try:
+            model = build_model(cfg, dataset.channels, dataset.num_classes)
+        except ValueError as e:  # the model refuses the data or a setting, naming them
+            print(f"minigan.train: {e}", file=sys.stderr)
+            return 1
         trainer = Trainer(cfg, model, dataset)
         with warnings.catch_warnings():
             warnings.simplefilter("always", CheckpointWarning)
