@@ -459,8 +459,12 @@ class VAEGAN(_EncoderModel):
     # The paper's RMSProp, learning rate 3e-4, batch 64 (b1/b2 are not used); latent 128 as
     # the authors' code.
     preset = {"lr": 3e-4, "loss": "nsgan", "n_critic": 1, "batch_size": 64, "latent_dim": 128}
-    options = {"gamma": (1e-5, float, "weight gamma of the feature reconstruction term in G's "
-                         "loss against its GAN loss (the authors' CelebA value)")}
+    # gamma: the paper leaves it a tuning weight; the authors' CelebA run (64 px, 8x8x256
+    # features) used 1e-5. On the 32-px digits at the zoo's CPU budgets 1e-5 leaves G to its
+    # GAN term alone: still gray images after 127 steps (ngf/ndf 16: FID 31, reconstruction
+    # MSE 0.51), against FID 3.2 and MSE 0.34 after 181 steps at 1e-2 in the same 150 s.
+    options = {"gamma": (1e-2, float, "weight gamma of the feature reconstruction term in G's "
+                         "loss against its GAN loss (the authors' CelebA run: 1e-5)")}
 
     def __init__(self, cfg, channels: int, n_classes: int = 0):
         if cfg.loss not in ("nsgan", "minimax"):
