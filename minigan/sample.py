@@ -35,7 +35,7 @@ from minigan.training.checkpoint import (
     load_generator_export,
     load_latest,
 )
-from minigan.training.images import save_grid
+from minigan.training.images import save_grid, save_point_samples
 from minigan.training.trainer import CHECKPOINTS, EXPORT, Sampler, TrainConfig, generate
 
 
@@ -240,14 +240,21 @@ def main(argv: list[str] | None = None) -> int:
         images = generate(model, z, label_tensor)
     run = Path(args.run_dir)
     out = args.out or str((run.parent if run.is_file() else run) / "sample.png")
-    save_grid(images, out, nrow=nrow)
+    measure = ""
+    if model.on_points:  # a scatter plot over the mixture's modes, the measure in its title
+        _, q = save_point_samples(images, cfg.data, out)
+        measure = f" (modes {q['modes']}/{q['modes_total']}, high quality " \
+                  f"{100 * q['high_quality']:.1f}%)"
+    else:
+        save_grid(images, out, nrow=nrow)
     if args.save_array:
-        arrays = {"images": images.astype(np.float32)}
+        key = "points" if model.on_points else "images"
+        arrays = {key: images.astype(np.float32)}
         if labels is not None:
             arrays["labels"] = np.asarray(labels, dtype=np.int64)
         atomic_write(args.save_array, lambda f: np.savez(f, **arrays))
     print(f"wrote {n} samples to {out}"
-          + (f" and {args.save_array}" if args.save_array else ""))
+          + (f" and {args.save_array}" if args.save_array else "") + measure)
     return 0
 
 

@@ -204,3 +204,24 @@ def test_accuracy_through_the_cli(tmp_path, capsys):
 def test_dataset_errors_name_the_dataset():
     with pytest.raises(DataError, match="unknown dataset 'ring9'"):
         load_dataset("ring9")
+
+
+def test_sample_cli_on_points(tmp_path, capsys):
+    from PIL import Image
+
+    from minigan.sample import main as sample_main
+    run = tmp_path / "r"
+    assert train_main(["lsgan", "--data", "ring8", *TINY, "--steps", "2", "--out",
+                       str(run)]) == 0
+    capsys.readouterr()
+    out, arr = tmp_path / "s.png", tmp_path / "s.npz"
+    assert sample_main([str(run), "--n", "300", "--out", str(out), "--save-array",
+                        str(arr)]) == 0
+    assert "modes " in capsys.readouterr().out and Image.open(out).size == (480, 498)
+    with np.load(arr) as f:
+        assert list(f) == ["points"] and f["points"].shape == (300, 2)
+    # the export alone (it records the data, so the MLP G is rebuilt), and a latent walk
+    assert sample_main([str(run / "generator.safetensors"), "--n", "16", "--interpolate",
+                        "--out", str(out)]) == 0
+    assert sample_main([str(run), "--reconstruct", "--n", "4"]) == 1
+    assert "has no encoder" in capsys.readouterr().err
