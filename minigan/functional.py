@@ -194,9 +194,16 @@ def _conv_geometry(op, x, weight, bias, stride, padding, dilation, groups, trans
 
 
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> Tensor:
-    """2-D cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW)."""
+           dilation=1, groups: int = 1, *, activation=None) -> Tensor:
+    """2-D cross-correlation over (N, C, H, W), weight (out, in/groups, kH, kW).
+
+    ``activation`` (minigan's, not torch's): ``"relu"``, ``"tanh"``, ``"sigmoid"`` or
+    ``("leaky_relu", slope)`` with 0 <= slope <= 1; relu and leaky_relu run in the
+    convolution kernel's epilogue (one pass less over the output on a GPU), tanh and sigmoid
+    after it. The result and its gradients are the same as ``F.<activation>(conv2d(...))``.
+    ``nn.Sequential`` uses it for a Conv2d followed by a ReLU or LeakyReLU module."""
     op = "conv2d"
+    act = activation_spec(op, activation)
     x, unbatched = _batched(_require_tensor(input, op, "input"), op)
     stride, padding, dilation = _conv_geometry(op, x, weight, bias, stride, padding, dilation,
                                                groups, transposed=False)
@@ -208,8 +215,34 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
             raise ValueError(f"{op}: input of spatial size {tuple(x.shape[2:])} with padding "
                              f"{padding} is smaller than the dilated kernel "
                              f"{(dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)}")
-    out = _nn.Conv2d.apply(x, weight, bias, stride, padding, dilation, int(groups))
+    if act is not None and act[0] in CONV_EPILOGUE:
+        out = _nn.Conv2dAct.apply(x, weight, bias, stride, padding, dilation, int(groups), act)
+    else:
+        out = _nn.Conv2d.apply(x, weight, bias, stride, padding, dilation, int(groups))
+        if act is not None:
+            out = tanh(out) if act[0] == "tanh" else sigmoid(out)
     return out.squeeze(0) if unbatched else out
+
+
+CONV_EPILOGUE = ("relu", "leaky_relu")  # fused into the convolution kernel
+
+
+FUSED_ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+
+
+def activation_spec(op: str, activation):
+    """None, or the kernels' (name, slope) for an ``activation=`` argument: a name, or
+    ("leaky_relu", slope) with 0 <= slope <= 1 (where the output's sign is the input's, which
+    the fused backward relies on)."""
+    if activation is None:
+        return None
+    name, slope = (activation, 0.0) if isinstance(activation, str) else tuple(activation)
+    if name not in FUSED_ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {', '.join(FUSED_ACTIVATIONS)} (or "
+                         f"('leaky_relu', slope)), got {activation!r}")
+    if name == "leaky_relu" and not 0.0 <= float(slope) <= 1.0:
+        raise ValueError(f"{op}: a fused leaky_relu needs 0 <= slope <= 1, got {slope}")
+    return name, float(slope) if name == "leaky_relu" else 0.0
 
 
 def _string_padding(x, mode, stride, dilation, kernel, op):
@@ -276,8 +309,10 @@ def _channel_view(t: Tensor, ndim: int) -> Tensor:
     return t.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def _affine(y: Tensor, weight, bias, ndim: int) -> Tensor:
-    """y * weight[c] + bias[c] along the channel axis 1."""
+def _affine(y: Tensor, weight, bias, ndim: int, act=None) -> Tensor:
+    """act(y * weight[c] + bias[c]) along the channel axis 1."""
+    if act is not None:
+        return _nn.ChannelAffineAct.apply(y, weight, bias, act)
     if weight is None and bias is None:
         return y
     return _nn.ChannelAffine.apply(y, weight, bias)
@@ -297,10 +332,13 @@ def _update_running(running: Tensor, value: Tensor, momentum: float) -> None:
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5, *,
+               activation=None) -> Tensor:
     """Batch normalization over (N, C, *): batch statistics in training, running ones in eval.
-    Training updates the running buffers with the unbiased batch variance, as torch does."""
+    Training updates the running buffers with the unbiased batch variance, as torch does.
+    ``activation`` (minigan's; as :func:`conv2d`'s) is applied in the affine map's pass."""
     op = "batch_norm"
+    act = activation_spec(op, activation)
     _require_float(op, input=input, weight=weight, bias=bias, running_mean=running_mean,
                    running_var=running_var)
     _require_ndim(input, (2, 3, 4, 5), op, "input", "(N, C, *)")
@@ -328,7 +366,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                              "training=False")
         y = (input - _channel_view(running_mean, ndim)) * \
             (_channel_view(running_var, ndim) + eps) ** -0.5
-    return _affine(y, weight, bias, ndim)
+    return _affine(y, weight, bias, ndim, act)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,

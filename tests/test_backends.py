@@ -72,9 +72,34 @@ def _running_stats_update(k, m, t):
 def _channel_affine(k, m, t):
     w, b = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4)
     view = (1, -1, 1, 1)
-    return [(k.channel_affine(m(X4), m(w), m(b)), t(X4) * t(w).reshape(view) + t(b).reshape(view)),
+    affine = t(X4) * t(w).reshape(view) + t(b).reshape(view)
+    return [(k.channel_affine(m(X4), m(w), m(b)), affine),
             (k.channel_affine(m(X4), None, m(b)), t(X4) + t(b).reshape(view)),
-            (k.channel_affine(m(X4[:, :, 0]), m(w), None), t(X4[:, :, 0]) * t(w).reshape(1, -1, 1))]
+            (k.channel_affine(m(X4[:, :, 0]), m(w), None), t(X4[:, :, 0]) * t(w).reshape(1, -1, 1)),
+            *[(k.channel_affine(m(X4), m(w), m(b), act), _torch_act(affine, act)) for act in ACTS],
+            (k.channel_affine(m(X4), None, None, ACTS[0]), _torch_act(t(X4), ACTS[0]))]
+
+
+# the fused activations (conv2d_forward's epilogue, channel_affine), as the kernels take them
+ACTS = (("leaky_relu", 0.2), ("relu", 0.0), ("tanh", 0.0), ("sigmoid", 0.0), ("leaky_relu", 0.0))
+
+
+def _torch_act(x, act):
+    name, slope = act
+    return TF.leaky_relu(x, slope) if name == "leaky_relu" else getattr(torch, name)(x)
+
+
+def _conv_act(k, m, t):
+    """conv2d_forward with each activation of its epilogue: stride/dilation/groups with a
+    bias, and a 1x1-output ("dense") layer."""
+    b = B[:3].repeat(2)
+    out = TF.conv2d(t(X4), t(W4), t(b), **CONV)
+    dense = TF.conv2d(t(X4), t(X4[:3, :, :, :]), None)
+    conv_acts = [a for a in ACTS if a[0] in ("relu", "leaky_relu")]  # the epilogue's
+    return [*[(k.conv2d_forward(m(X4), m(W4), m(b), *CONV.values(), act), _torch_act(out, act))
+              for act in conv_acts],
+            (k.conv2d_forward(m(X4), m(X4[:3]), None, (1, 1), (0, 0), (1, 1), 1, ACTS[0]),
+             _torch_act(dense, ACTS[0]))]
 
 
 def _channel_affine_backward(k, m, t):
@@ -262,7 +287,8 @@ CASES = {
         (k.conv2d_forward(m(X4), m(W4), m(B[:3].repeat(2)), *CONV.values()),
          TF.conv2d(t(X4), t(W4), t(B[:3].repeat(2)), **CONV)),
         (k.conv2d_forward(m(X4), m(W4[:, :, :2]), None, (1, 1), (0, 0), (2, 1), 2),
-         TF.conv2d(t(X4), t(W4[:, :, :2]), None, 1, 0, (2, 1), 2))],
+         TF.conv2d(t(X4), t(W4[:, :, :2]), None, 1, 0, (2, 1), 2)),
+        *_conv_act(k, m, t)],
     "conv2d_backward_input": lambda k, m, t: (
         k.conv2d_backward_input(m(G4), m(W4), (8, 6), *CONV.values()),
         torch.nn.grad.conv2d_input(X4.shape, t(W4), t(G4), **CONV)),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from minigan.kernels import compiled
+from minigan.kernels.numpy import activation
 from minigan.kernels.shapes import conv_out_size as out_size
 from numpy.lib.stride_tricks import as_strided
 
@@ -108,7 +109,16 @@ def _dense_grad(g: np.ndarray, groups: int) -> np.ndarray:
     return g.reshape(g.shape[0], groups, -1).transpose(1, 0, 2)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, act=None):
+    """conv2d + bias, then ``act`` (None or (name, slope), relu or leaky_relu;
+    :mod:`.activation`)."""
+    if act is not None and act[0] not in activation.CONV_ACTIVATIONS:
+        raise ValueError(f"conv2d_forward: unknown fused activation {act[0]!r}; choose one of "
+                         f"{', '.join(activation.CONV_ACTIVATIONS)}")
+    return activation.apply(_conv2d(x, weight, bias, stride, padding, dilation, groups), act)
+
+
+def _conv2d(x, weight, bias, stride, padding, dilation, groups):
     x = np.ascontiguousarray(x)
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape

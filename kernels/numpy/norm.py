@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from minigan.kernels import compiled
+from minigan.kernels.numpy import activation
 
 
 def _rows(shape: tuple, axes: tuple) -> tuple[int, int, int] | None:
@@ -78,17 +79,18 @@ def _channel_view(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape((1, -1) + (1,) * (ndim - 2))
 
 
-def channel_affine(y, weight, bias):
-    """y * weight[c] + bias[c] along axis 1 (weight or bias may be None)."""
+def channel_affine(y, weight, bias, act=None):
+    """act(y * weight[c] + bias[c]) along axis 1 (weight or bias may be None; ``act`` None or
+    (name, slope), :mod:`.activation`)."""
     if compiled.CPU is not None and y.dtype in (np.float32, np.float64):
         y = np.ascontiguousarray(y)
         out = np.empty_like(y)
         compiled.CPU.channel_affine(y, weight, bias, out, _channel_rows(y.shape))
-        return out
+        return activation.apply(out, act)
     out = y * _channel_view(weight, y.ndim) if weight is not None else y.copy()
     if bias is not None:
         out += _channel_view(bias, y.ndim)
-    return out
+    return activation.apply(out, act)
 
 
 def channel_affine_backward(g, y, weight, need_y, need_w, need_b):

@@ -58,6 +58,62 @@ def sqrt_rn(x):
         return tl.sqrt(x)
 
 
+@triton.jit
+def tanh(x):
+    """tanh from exp(-2|x|) (no libdevice); an odd Taylor polynomial below |x| = 0.1, where
+    1 - exp(-2|x|) would cancel (error < 1e-16 relative there)."""
+    ax = tl.abs(x)
+    e = tl.exp(-2.0 * ax)
+    big = div_rn(1.0 - e, 1.0 + e)
+    x2 = ax * ax
+    poly = 21844.0 / 6081075.0
+    poly = poly * x2 - 1382.0 / 155925.0
+    poly = poly * x2 + 62.0 / 2835.0
+    poly = poly * x2 - 17.0 / 315.0
+    poly = poly * x2 + 2.0 / 15.0
+    poly = poly * x2 - 1.0 / 3.0
+    small = ax + ax * x2 * poly
+    t = tl.where(ax < 0.1, small, big)
+    return tl.where(x < 0, -t, tl.where(x > 0, t, x))
+
+
+# The activations a kernel can apply to its result before storing it (conv2d's epilogue,
+# channel_affine), chosen by a runtime code ``act`` (an i32: 0 none, then ACTIVATIONS' order,
+# from 1) with ``slope`` (leaky_relu's negative slope, f64). A runtime argument rather than a
+# constexpr: the branch is uniform across a launch (free on a GPU) and the kernels keep one
+# compiled configuration each instead of five. The formulas are the elementwise kernels', so
+# a fused result equals the unfused one bit for bit.
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+
+
+@triton.jit
+def activate(v, act, slope, SMOOTH: tl.constexpr):
+    """``SMOOTH`` False compiles relu and leaky_relu only (the convolution epilogue: tanh and
+    sigmoid there cost ~50% more compile time for layers that rarely end that way)."""
+    if act == 1:  # relu, as clip(v, 0, None): NaN propagates
+        v = tl.maximum(v, tl.zeros_like(v), propagate_nan=tl.PropagateNan.ALL)
+    elif act == 2:  # leaky_relu, as LeakyRelu: v * (1 where v > 0 else slope)
+        v = v * tl.where(v > 0, 1.0, tl.full([], slope, v.dtype))
+    if SMOOTH:
+        if act == 3:
+            v = tanh(v)
+        elif act == 4:  # sigmoid
+            e = tl.exp(-tl.abs(v))
+            v = tl.where(v >= 0, div_rn(1.0, 1.0 + e), div_rn(e, 1.0 + e)).to(v.dtype)
+    return v
+
+
+def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple:
+    """(code, slope) of an activation spec: None or (name, slope), name in ``allowed``."""
+    if act is None:
+        return 0, 0.0
+    name, slope = act
+    if name not in allowed:
+        raise ValueError(f"{op}: unknown fused activation {name!r}; choose one of "
+                         f"{', '.join(allowed)}")
+    return ACTIVATIONS.index(name) + 1, float(slope)
+
+
 def next_pow2(n: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(n, 1))))
 

@@ -60,6 +60,7 @@ CONV_BM = {torch.float32: (64, 128), torch.float64: (64,)}
 CONV_BN = {torch.float32: (16, 32, 64, 128), torch.float64: (16, 32, 64)}
 WGRAD_BM = {torch.float32: (16, 64, 128), torch.float64: (16, 64)}
 WGRAD_BN = {torch.float32: (16, 64, 128), torch.float64: (16, 64)}
+CONV_ACTIVATIONS = ("relu", "leaky_relu")  # the epilogue's (kernels/__init__ KERNELS)
 MIN_SPLIT_BLOCKS = 8  # a K split is at least this many BLOCK_K steps long
 
 # Tests set these to force a path: None = the heuristic.
@@ -93,6 +94,7 @@ def _phase(q, S, P, D, K, SIZE):
 def _conv_kernel(src, w, bias, dst,
                  NB, C_SRC, H_SRC, W_SRC, C_DST, H_DST, W_DST, RED, OUT,
                  KH, KW, SH, SW, PH, PW, DH, DW, HAS_BIAS, SPLIT, PART_STRIDE,
+                 act, slope: tl.float64,
                  TRANSPOSED: tl.constexpr, TAPS_OUTER: tl.constexpr,
                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                  PRECISION: tl.constexpr):
@@ -223,6 +225,10 @@ def _conv_kernel(src, w, bias, dst,
     if (HAS_BIAS != 0) & (sp == 0):  # the bias once, in the first part
         bvec = tl.load(bias + chan, mask=n_ok, other=0.0)
         acc += bvec[None, :].to(acc.dtype)
+    # the activation epilogue (act 0: none; the wrapper passes 0 when SPLIT > 1, and
+    # _sum_splits applies it to the sum); the forward convolution's only
+    if not TRANSPOSED:
+        acc = _common.activate(acc, act, slope, False)
     # SPLIT > 1: part sp of the sum goes to dst + sp * PART_STRIDE (added up by _sum_splits)
     out_ptr = (dst + sp.to(tl.int64) * PART_STRIDE
                + (dst_m[:, None] + (chan.to(tl.int64) * hw_dst)[None, :]))
@@ -315,7 +321,7 @@ def _wgrad_kernel(x, g, dst,
 
 
 @triton.jit
-def _sum_splits(part, dst, TOTAL, SPLIT, BLOCK: tl.constexpr):
+def _sum_splits(part, dst, TOTAL, SPLIT, act, slope: tl.float64, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < TOTAL
     ptr = part + offs
@@ -323,6 +329,7 @@ def _sum_splits(part, dst, TOTAL, SPLIT, BLOCK: tl.constexpr):
     for _ in range(1, SPLIT):
         ptr += TOTAL
         acc += tl.load(ptr, mask=mask, other=0.0)
+    acc = _common.activate(acc, act, slope, False)
     tl.store(dst + offs, acc, mask=mask)
 
 
@@ -404,8 +411,11 @@ def _dense(in_hw, kernel_hw, out_hw, padding, dilation) -> bool:
 
 
 def _launch_conv(src, wt, bias, dst, red, out, kh, kw, stride, padding, dilation, groups,
-                 transposed):
-    """src (N, C_SRC, H_SRC, W_SRC), wt (groups, kh, kw, red, out), dst (N, C_DST, H, W)."""
+                 transposed, act=None):
+    """src (N, C_SRC, H_SRC, W_SRC), wt (groups, kh, kw, red, out), dst (N, C_DST, H, W);
+    ``act`` an activation applied to the result before it is stored (None or (name,
+    slope), ``_common.activate``)."""
+    act, slope = _common.act_args(act, CONV_ACTIVATIONS, "conv2d_forward")
     nb, c_src, h_src, w_src = src.shape
     _, c_dst, h_dst, w_dst = dst.shape
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -437,15 +447,17 @@ def _launch_conv(src, wt, bias, dst, red, out, kh, kw, stride, padding, dilation
     _common.launch(_conv_kernel, (programs, split), src, wt, dst if bias is None else bias,
                    part, nb, c_src, h_src, w_src, c_dst, h_dst, w_dst, red, out,
                    kh, kw, sh, sw, ph, pw, dh, dw, 0 if bias is None else 1,
-                   split, 0 if split == 1 else numel,
+                   split, 0 if split == 1 else numel, act if split == 1 else 0, slope,
                    TRANSPOSED=transposed, TAPS_OUTER=taps_outer, BLOCK_M=bm, BLOCK_N=bn,
                    BLOCK_K=BLOCK_K, PRECISION=_common.dot_precision(dst.dtype))
     if split > 1:
         _common.launch(_sum_splits, (_common.cdiv(numel, SUM_BLOCK),), part, dst, numel,
-                       split, BLOCK=SUM_BLOCK)
+                       split, act, slope, BLOCK=SUM_BLOCK)
 
 
-def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups, act=None):
+    """conv2d + bias, and ``act`` (None or (name, slope), relu or leaky_relu) applied in the
+    epilogue."""
     dtype = _dtype_of(x, weight, bias)
     x, weight = _ready(x, dtype), _ready(weight, dtype)
     bias = None if bias is None else _ready(bias, dtype)
@@ -460,7 +472,7 @@ def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
     # (G, kh, kw, Cg, Og): the weight tile of a K block is contiguous along Og
     wt = weight.view(groups, og, cg, kh, kw).permute(0, 3, 4, 2, 1).contiguous()
     _launch_conv(x, wt, bias, out, cg, og, kh, kw, tuple(stride), tuple(padding),
-                 tuple(dilation), groups, False)
+                 tuple(dilation), groups, False, act)
     return out
 
 
@@ -541,7 +553,7 @@ def conv2d_backward_weight(x, g, kernel_hw, stride, padding, dilation, groups):
                    PRECISION=_common.dot_precision(dtype))
     if split > 1:
         _common.launch(_sum_splits, (_common.cdiv(total, SUM_BLOCK),), part, dw, total, split,
-                       BLOCK=SUM_BLOCK)
+                       0, 0.0, BLOCK=SUM_BLOCK)
     return dw
 
 
@@ -555,7 +567,9 @@ KERNELS = {
 # --- every configuration the wrappers can launch ------------------------------------------
 def _signature(kernel, pointers: dict, constexprs: dict) -> dict:
     """Pointer arguments typed from ``pointers`` (name -> dtype), the other runtime
-    arguments i32 (the wrappers pass only sizes and geometry), constexprs marked."""
+    arguments i32 (the wrappers pass only sizes, geometry and the activation code) unless
+    annotated (the leaky slope, ``slope: tl.float64``), constexprs marked."""
+    annotated = _common._annotations(kernel)
     sig = {}
     for name in kernel.arg_names:
         if name in constexprs:
@@ -563,7 +577,7 @@ def _signature(kernel, pointers: dict, constexprs: dict) -> dict:
         elif name in pointers:
             sig[name] = _common.POINTER_TYPES[pointers[name]]
         else:
-            sig[name] = "i32"
+            sig[name] = annotated.get(name, "i32")
     return sig
 
 

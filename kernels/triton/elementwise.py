@@ -23,6 +23,7 @@ import triton.language as tl
 from minigan.kernels.triton import _common
 from minigan.kernels.triton._common import div_rn as _div
 from minigan.kernels.triton._common import sqrt_rn as _sqrt
+from minigan.kernels.triton._common import tanh as _tanh
 
 BLOCK = 1024
 RANK = 4
@@ -47,25 +48,6 @@ def _log1p(u):
     w = 1.0 + u
     safe = tl.where(w == 1.0, 1.0, w - 1.0)
     return tl.where(w == 1.0, u, tl.log(w) * _div(u, safe))
-
-
-@triton.jit
-def _tanh(x):
-    """tanh from exp(-2|x|) (no libdevice); an odd Taylor polynomial below |x| = 0.1, where
-    1 - exp(-2|x|) would cancel (error < 1e-16 relative there)."""
-    ax = tl.abs(x)
-    e = tl.exp(-2.0 * ax)
-    big = _div(1.0 - e, 1.0 + e)
-    x2 = ax * ax
-    poly = 21844.0 / 6081075.0
-    poly = poly * x2 - 1382.0 / 155925.0
-    poly = poly * x2 + 62.0 / 2835.0
-    poly = poly * x2 - 17.0 / 315.0
-    poly = poly * x2 + 2.0 / 15.0
-    poly = poly * x2 - 1.0 / 3.0
-    small = ax + ax * x2 * poly
-    t = tl.where(ax < 0.1, small, big)
-    return tl.where(x < 0, -t, tl.where(x > 0, t, x))
 
 
 @triton.jit

@@ -373,10 +373,11 @@ def _norm_bwd_apply(g_ptr, y_ptr, var_ptr, dx_ptr, part_ptr, A, C, B, TB, T, TPP
 
 
 @triton.jit
-def _affine_fwd(y_ptr, w_ptr, b_ptr, out_ptr, R, C, B, NBB, has_w, has_b,
-                BR: tl.constexpr, BB: tl.constexpr):
-    """out = y * w[c] + b[c] on y viewed as (R = A*C rows, B): reads y once, writes out once.
-    A missing weight is 1 and a missing bias 0 (masked loads, no memory traffic)."""
+def _affine_fwd(y_ptr, w_ptr, b_ptr, out_ptr, R, C, B, NBB, has_w, has_b, act,
+                slope: tl.float64, BR: tl.constexpr, BB: tl.constexpr):
+    """out = act(y * w[c] + b[c]) on y viewed as (R = A*C rows, B): reads y once, writes out
+    once. A missing weight is 1 and a missing bias 0 (masked loads, no memory traffic); ``act``
+    the activation code (0: none; ``_common.activate``)."""
     pid = tl.program_id(0)
     rb = pid // NBB
     bb = pid - rb * NBB
@@ -389,7 +390,8 @@ def _affine_fwd(y_ptr, w_ptr, b_ptr, out_ptr, R, C, B, NBB, has_w, has_b,
     offs = r[:, None] * B + b[None, :]
     mask = rm[:, None] & (b < B)[None, :]
     v = tl.load(y_ptr + offs, mask=mask, other=0.0)
-    tl.store(out_ptr + offs, v * w[:, None] + bias[:, None], mask=mask)
+    out = _common.activate(v * w[:, None] + bias[:, None], act, slope, True)
+    tl.store(out_ptr + offs, out, mask=mask)
 
 
 @triton.jit
@@ -601,8 +603,9 @@ def _channel_dims(shape: tuple) -> tuple[int, int, int]:
     return shape[0], shape[1], math.prod(shape[2:])
 
 
-def channel_affine(y, weight, bias):
-    """y * weight[c] + bias[c] along axis 1 (weight or bias may be None)."""
+def channel_affine(y, weight, bias, act=None):
+    """act(y * weight[c] + bias[c]) along axis 1 (weight or bias may be None; ``act`` None or
+    (name, slope), fused into the same pass)."""
     _check(y, "channel_affine")
     A, C, B = _channel_dims(tuple(y.shape))
     ya = y.contiguous()
@@ -615,9 +618,10 @@ def channel_affine(y, weight, bias):
     bb = min(_p4(B), tile)
     br = tile // bb
     nbb = _common.cdiv(B, bb)
+    code, slope = _common.act_args(act, op="channel_affine")
     _common.launch(_affine_fwd, (_common.cdiv(A * C, br) * nbb,), ya, w, b, out,
-                   A * C, C, B, nbb, int(weight is not None), int(bias is not None),
-                   BR=br, BB=bb)
+                   A * C, C, B, nbb, int(weight is not None), int(bias is not None), code,
+                   slope, BR=br, BB=bb)
     return out
 
 
@@ -745,7 +749,8 @@ KERNELS = {
 
 
 def _signature(kernel, dtype, constexprs: dict) -> dict:
-    """Pointers (``*_ptr``) of ``dtype``, ``eps`` float64, every other runtime argument i32
+    """Pointers (``*_ptr``) of ``dtype``, ``eps`` and ``slope`` float64, every other runtime
+    argument i32
     (the wrappers keep them below 2**31), constexprs as such."""
     sig = {}
     for name in kernel.arg_names:
@@ -753,7 +758,7 @@ def _signature(kernel, dtype, constexprs: dict) -> dict:
             sig[name] = "constexpr"
         elif name.endswith("_ptr"):
             sig[name] = _common.POINTER_TYPES[dtype]
-        elif name == "eps":
+        elif name in ("eps", "slope"):
             sig[name] = "fp64"
         else:
             sig[name] = "i32"

@@ -39,6 +39,40 @@ class Conv2d(Function):
         return gx, gw, gb, None, None, None, None
 
 
+def activation_grad(ctx, g: Tensor, y: Tensor, act) -> Tensor:
+    """The gradient through a fused activation ``act`` = (name, slope) from its output ``y``
+    (graph-connected, so it differentiates again): the same products the unfused Relu,
+    LeakyRelu (0 <= slope <= 1, where y > 0 exactly when the input is), Tanh and Sigmoid
+    backwards compute, so fused and unfused gradients agree bit for bit."""
+    name, slope = act
+    k = ctx.k
+    if name == "relu":
+        return g * Tensor(k.astype(k.gt(y.array, 0), g.dtype), ctx.backend)
+    if name == "leaky_relu":
+        return g * Tensor(k.maximum(k.astype(k.gt(y.array, 0), g.dtype), slope), ctx.backend)
+    if name == "tanh":
+        return g * (1 - y * y)
+    return g * y * (1 - y)  # sigmoid
+
+
+class Conv2dAct(Function):
+    """conv2d, bias and an activation in one kernel (its epilogue): y = act(conv2d(x, w) + b).
+    The backward is the activation's, from y, then Conv2d's."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups, act):
+        ctx.save_for_backward(x, w)
+        ctx.save_outputs()
+        ctx.geom, ctx.act = (stride, padding, dilation, groups), act
+        return ctx.k.conv2d_forward(x.array, w.array, None if b is None else b.array, *ctx.geom,
+                                    act)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = activation_grad(ctx, g, ctx.saved_outputs[0], ctx.act)
+        return Conv2d.backward(ctx, g) + (None,)
+
+
 class Conv2dBackwardInput(Function):
     """B(g, w): the adjoint of conv2d in its input; conv_transpose2d is exactly this op."""
 
@@ -127,7 +161,7 @@ class ChannelAffine(Function):
     @staticmethod
     def backward(ctx, g):
         y, weight = ctx.saved_tensors
-        need_y, need_w, need_b = ctx.needs_input_grad
+        need_y, need_w, need_b = ctx.needs_input_grad[:3]
         if not is_grad_enabled():
             grads = ctx.k.channel_affine_backward(
                 g.array, y.array, None if weight is None else weight.array,
@@ -139,6 +173,25 @@ class ChannelAffine(Function):
         gw = (g * y).sum(axes) if need_w else None
         gb = g.sum(axes) if need_b else None
         return gy, gw, gb
+
+
+class ChannelAffineAct(Function):
+    """act(y * weight[c] + bias[c]) in one pass: a normalization's affine map and the
+    activation after it (batch norm -> ReLU/LeakyReLU in a DCGAN). The backward is the
+    activation's, from the output, then ChannelAffine's."""
+
+    @staticmethod
+    def forward(ctx, y, weight, bias, act):
+        ctx.save_for_backward(y, weight)
+        ctx.save_outputs()
+        ctx.act = act
+        return ctx.k.channel_affine(y.array, None if weight is None else weight.array,
+                                    None if bias is None else bias.array, act)
+
+    @staticmethod
+    def backward(ctx, g):
+        g = activation_grad(ctx, g, ctx.saved_outputs[0], ctx.act)
+        return ChannelAffine.backward(ctx, g) + (None,)
 
 
 class Softmax(Function):

@@ -43,13 +43,17 @@ KERNELS: dict[str, str] = {
     "contiguous": "a C-contiguous copy when needed",
     # linear algebra and convolution (NCHW, weight OIHW)
     "matmul": "batched matmul with broadcasting",
-    "conv2d_forward": "conv2d(x, w, b) with stride, padding, dilation, groups",
+    "conv2d_forward": "conv2d(x, w, b) with stride, padding, dilation, groups, then the "
+                      "activation act (None or (name, slope): relu or leaky_relu) in the same "
+                      "kernel",
     "conv2d_backward_input": "adjoint of conv2d w.r.t. its input (= conv_transpose2d)",
     "conv2d_backward_weight": "adjoint of conv2d w.r.t. its weight",
     # normalization over a set of axes
     "normalize_forward": "(y, mean, var): y = (x - mean) / sqrt(var + eps), biased var",
     "normalize_backward": "dx from dy for y = normalize(x): the fused no-graph fast path",
-    "channel_affine": "y * w[c] + b[c] along axis 1, w or b None: the normalizations' affine map",
+    "channel_affine": "act(y * w[c] + b[c]) along axis 1, w or b None, act None or (name, "
+                      "slope): relu, leaky_relu, tanh, sigmoid: the normalizations' affine map "
+                      "and activation",
     "channel_affine_backward": "(g * w[c], sum g*y per c, sum g per c), each only if asked: "
                                "the fused no-graph backward of channel_affine",
     "running_stats_update": "in place, one launch: running_mean = (1 - m) running_mean + m mean "

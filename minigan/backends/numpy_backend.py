@@ -7,12 +7,7 @@ import numpy as np
 from minigan.backends import Backend, KernelTable
 from minigan.kernels import compiled
 from minigan.kernels.numpy import conv, norm, optim, pool
-
-
-def _sigmoid(a):
-    # exp of a non-positive number only: no overflow for large |a|.
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+from minigan.kernels.numpy.activation import sigmoid as _sigmoid
 
 
 def _softplus(a, beta, threshold):

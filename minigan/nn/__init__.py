@@ -45,6 +45,7 @@ from minigan.nn.container import ModuleDict, ModuleList, Sequential
 from minigan.nn.conv import Conv2d, ConvTranspose2d
 from minigan.nn.distance import CosineSimilarity, PairwiseDistance
 from minigan.nn.embedding import Embedding
+from minigan.nn.fusion import fusion, fusion_enabled, set_fusion
 from minigan.nn.gan_layers import (
     ConditionalBatchNorm2d,
     MinibatchDiscrimination,
@@ -104,6 +105,7 @@ from minigan.nn.pooling import (
 )
 
 __all__ = [
+    "fusion", "fusion_enabled", "set_fusion",
     "Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Conv2d",
     "ConvTranspose2d", "Linear", "BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "LayerNorm",
     "GroupNorm", "Embedding", "Dropout", "ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 
+from minigan.nn.fusion import fused_activation
 from minigan.nn.module import Module, _addindent
 
 
@@ -58,8 +59,16 @@ class Sequential(_NumberedModules):
         setattr(self, key, module)
 
     def forward(self, input):
-        for module in self:
-            input = module(input)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            act = fused_activation(modules[i], modules[i + 1]) if i + 1 < len(modules) else None
+            if act is not None:  # a conv / batch norm and its activation in one kernel
+                input = modules[i](input, activation=act)
+                i += 2
+            else:
+                input = modules[i](input)
+                i += 1
         return input
 
 

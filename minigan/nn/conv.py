@@ -117,13 +117,14 @@ class Conv2d(_ConvNd):
         super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding,
                          dilation, False, 0, groups, bias, padding_mode, dtype, backend)
 
-    def forward(self, input: Tensor) -> Tensor:
+    def forward(self, input: Tensor, activation=None) -> Tensor:
+        """``activation``: see ``F.conv2d`` (nn.Sequential passes it to fuse the next layer)."""
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return F.conv2d(input, self.weight, self.bias, self.stride, 0, self.dilation,
-                            self.groups)
+                            self.groups, activation=activation)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+                        self.dilation, self.groups, activation=activation)
 
 
 class ConvTranspose2d(_ConvNd):

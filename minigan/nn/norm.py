@@ -102,7 +102,9 @@ class _BatchNorm(_NormBase):
                 factor = 1.0 / float(self.num_batches_tracked.item())
         return factor
 
-    def forward(self, input: Tensor) -> Tensor:
+    def forward(self, input: Tensor, activation=None) -> Tensor:
+        """``activation``: see ``F.batch_norm`` (nn.Sequential passes it to fuse the next
+        layer)."""
         self._check_ndim(input, self._ndims, self._layout)
         factor = self._momentum()
         use_batch_stats = self.training or (self.running_mean is None
@@ -110,7 +112,7 @@ class _BatchNorm(_NormBase):
         pass_running = not self.training or self.track_running_stats
         return F.batch_norm(input, self.running_mean if pass_running else None,
                             self.running_var if pass_running else None, self.weight, self.bias,
-                            use_batch_stats, factor, self.eps)
+                            use_batch_stats, factor, self.eps, activation=activation)
 
 
 class BatchNorm1d(_BatchNorm):
