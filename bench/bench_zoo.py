@@ -6,6 +6,7 @@ samples as a PNG beside it.
                                      [--flags "..."] [--save bench/results/zoo-digits.jsonl]
     python -m bench.bench_zoo points [--data ring8,grid25] [--models all|...] [--steps 3000]
                                      [--flags "--batch-size 256"] [--save ...]
+    python -m bench.bench_zoo table    # the README's tables from the results
 
 ``digits``: a time budget per model (the run is stopped with SIGINT, which checkpoints and
 exits; ``--steps`` instead gives a fixed length), then FID and KID on the digits classifier's
@@ -110,9 +111,64 @@ def one(model: str, kind: str, data: str, args) -> dict:
         return row
 
 
+def _latest(path: Path) -> dict:
+    """The last row per (model, data, flags) of a results file, in file order."""
+    rows: dict = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if "error" not in r:
+                rows[(r["model"], r["data"], r["command"].split(" --data ")[-1])] = r
+    return rows
+
+
+def table() -> str:
+    """The README's zoo tables (markdown) from zoo-digits.jsonl and zoo-points.jsonl."""
+    from minigan.models import MODELS
+    out = ["| model | paper | preset (flags override); own options | digits, 1 core: steps in "
+           "time, FID, class coverage, confidence (class accuracy) |", "|---|---|---|---|"]
+    digits = _latest(RESULTS / "zoo-digits.jsonl")
+    for name, cls in MODELS.items():
+        preset = ", ".join(f"{k}={v}" for k, v in cls.preset.items())
+        opts = ", ".join(f"--{k.replace('_', '-')} {v[0]}" for k, v in cls.options.items())
+        figures = []
+        for (model, _, flags), r in digits.items():
+            if model != name:
+                continue
+            extra = flags.split("--data digits")[-1].strip()
+            fig = (f"{r['steps']} steps in {r['seconds']:.0f} s"
+                   + (f" ({extra})" if extra else "")
+                   + f": FID {r['fid']:.3g}, coverage {r['class_coverage']:.1f}, confidence "
+                     f"{r['confidence']:.2f}")
+            if "class_accuracy" in r:
+                fig += f", class accuracy {100 * r['class_accuracy']:.1f}%"
+            figures.append(fig)
+        authors = cls.paper.split(",")[0]
+        out.append(f"| `{name}` | {authors} | {preset}{'; ' + opts if opts else ''} | "
+                   f"{'; '.join(figures) or 'not measured'} |")
+    points = _latest(RESULTS / "zoo-points.jsonl")
+    out += ["", "| model | ring8: modes, high quality, reverse KL | grid25: the same | seconds |",
+            "|---|---|---|---|"]
+    by: dict = {}
+    for (model, data, _), r in points.items():
+        by.setdefault(model, {})[data] = r
+
+    def cell(r):
+        kl = "inf" if r["reverse_kl"] == float("inf") else f"{r['reverse_kl']:.2f}"
+        return f"{r['modes']}/{r['modes_total']}, {100 * r['high_quality']:.1f}%, {kl}"
+    for model, d in by.items():
+        if "ring8" in d and "grid25" in d:
+            out.append(f"| `{model}` | {cell(d['ring8'])} | {cell(d['grid25'])} | "
+                       f"{d['ring8']['seconds']:.0f} / {d['grid25']['seconds']:.0f} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(RESULTS.parent.parent))
     from minigan.models import MODELS
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "table" or argv == ["table"]:
+        print(table())
+        return 0
     p = argparse.ArgumentParser(prog="python -m bench.bench_zoo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("kind", choices=["digits", "points"])
