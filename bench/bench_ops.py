@@ -95,6 +95,15 @@ def bench_conv(rows, quick, tgt, batch, ceilings=None, dtype="float32"):
             _fwd_bwd(lambda a, b: TF.conv2d(a, b, stride=s, padding=p), xt, wt),
             shapes=shapes, dtype=dtype, flops=3 * flops, repeat=_repeat(quick, tgt),
             ceilings=ceilings, **tgt.kw()))
+        # D's layer as nn.Sequential runs it: the LeakyReLU in the convolution's epilogue
+        # (torch eager: cuDNN's convolution, then a leaky_relu kernel)
+        act = ("leaky_relu", 0.2)
+        rows.append(compare(
+            "conv2d + leaky_relu forward (fused epilogue)",
+            lambda: F.conv2d(xm, wm, stride=s, padding=p, activation=act),
+            lambda: TF.leaky_relu(TF.conv2d(xt, wt, stride=s, padding=p), 0.2), shapes=shapes,
+            dtype=dtype, flops=flops, repeat=_repeat(quick, tgt), ceilings=ceilings,
+            **tgt.kw()))
 
 
 def bench_tconv(rows, quick, tgt, batch, ceilings=None, dtype="float32"):
@@ -138,6 +147,14 @@ def bench_batch_norm(rows, quick, tgt, batch, ceilings=None, dtype="float32"):
             _fwd_bwd(lambda a: F.batch_norm(a, rm, rv, wm, bm, training=True), xm),
             _fwd_bwd(lambda a: TF.batch_norm(a, trm, trv, wt, bt, training=True), xt),
             shapes=f"x{shape}", dtype=dtype, bytes_moved=5 * nbytes, repeat=repeat,
+            ceilings=ceilings, **tgt.kw()))
+        # G's BatchNorm2d -> ReLU as nn.Sequential runs it: the ReLU in the affine pass
+        rows.append(compare(
+            "batch_norm + relu train forward+backward (fused)",
+            _fwd_bwd(lambda a: F.batch_norm(a, rm, rv, wm, bm, training=True,
+                                            activation="relu"), xm),
+            _fwd_bwd(lambda a: TF.relu(TF.batch_norm(a, trm, trv, wt, bt, training=True)), xt),
+            shapes=f"x{shape}", dtype=dtype, bytes_moved=7 * nbytes, repeat=repeat,
             ceilings=ceilings, **tgt.kw()))
 
 

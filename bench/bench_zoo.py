@@ -154,7 +154,8 @@ def table() -> str:
         by.setdefault(model, {})[data] = r
 
     def cell(r):
-        kl = "inf" if r["reverse_kl"] == float("inf") else f"{r['reverse_kl']:.2f}"
+        kl = r["reverse_kl"]  # inf (null in newer rows): no high-quality sample
+        kl = "inf" if kl is None or kl == float("inf") else f"{kl:.2f}"
         return f"{r['modes']}/{r['modes_total']}, {100 * r['high_quality']:.1f}%, {kl}"
     for model, d in by.items():
         if "ring8" in d and "grid25" in d:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -181,7 +182,9 @@ def _run(args) -> int:
         "real": {"dataset": real["dataset"], "data_dir": real["data_dir"],
                  "img_size": real["img_size"], "n": real["count"],
                  "cache": real.get("cache"), "cache_hit": real.get("cache_hit")},
-        "metrics": {k: v for k, v in results.items()
+        # strict JSON: a non-finite figure (reverse KL without high-quality samples) is null
+        "metrics": {k: v if not isinstance(v, float) or math.isfinite(v) else None
+                    for k, v in results.items()
                     if k not in ("images_per_s", "metric_seconds", "eval_seconds")},
         "images_per_s": round(results["images_per_s"], 1),
         "seconds": {"real_features": real["seconds"],

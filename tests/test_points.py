@@ -95,6 +95,7 @@ def test_cli_trains_on_points_and_plots(tmp_path, name):
     from PIL import Image
     assert Image.open(pngs[-1]).size == (480, 498)
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "Infinity" not in (run / "metrics.jsonl").read_text()
     evals = [x for x in lines if "modes" in x]
     assert [e["step"] for e in evals] == [2, 4]
     assert all(e["modes_total"] == 8 and 0 <= e["high_quality"] <= 1 for e in evals)
@@ -124,8 +125,12 @@ def test_evaluate_modes_and_point_metric_errors(tmp_path, capsys):
     assert evaluate.main([str(run), "--n", "300", "--no-progress", "--no-cache"]) == 0
     out = capsys.readouterr().out
     assert "features: points" in out and "modes covered" in out and " of 25" in out
-    doc = json.loads((run / "eval.json").read_text())
+    text = (run / "eval.json").read_text()
+    doc = json.loads(text)
     assert doc["metrics"]["modes_total"] == 25 and "precision" in doc["metrics"]
+    # strict JSON: without high-quality samples the reverse KL is null, not Infinity
+    assert doc["metrics"]["high_quality"] > 0 or doc["metrics"]["reverse_kl"] is None
+    assert "Infinity" not in text and "NaN" not in text
     assert evaluate.main([str(run), "--metrics", "classes", "--n", "300", "--no-cache"]) == 1
     assert "classes: not defined on the point dataset 'grid25'" in capsys.readouterr().err
 

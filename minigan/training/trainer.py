@@ -390,13 +390,16 @@ class Trainer:
         evaluation so far as checkpoints/best.npz."""
         result = self.evaluator.evaluate(Sampler(self.model), self.cfg.latent_dim,
                                          self.cfg.backend)
-        line = {"step": self.step, **{k: float(v) for k, v in result.items()},
+        # strict JSON: a non-finite figure (the reverse KL with no high-quality sample) is null
+        line = {"step": self.step, **{k: float(v) if math.isfinite(v) else None
+                                      for k, v in result.items()},
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
         if self._tb is not None:
             self._tb.scalars(self.step, {f"eval/{k}": v for k, v in result.items()
-                                         if not k.endswith("seconds") and k != "images_per_s"})
+                                         if not k.endswith("seconds") and k != "images_per_s"
+                                         and math.isfinite(v)})
         if "modes" in result:  # point data: most modes, then most high-quality samples
             key, value = "mode_score", -(result["modes"] + result["high_quality"])
         else:
