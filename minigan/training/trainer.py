@@ -117,11 +117,16 @@ class TrainConfig:
                   "options")
 
 
+DEFAULT_EPOCHS = 200  # PyTorch-GAN's --n_epochs: 5,600 steps on the digits at batch 64
+
+
 def total_steps(cfg: TrainConfig, batches_per_epoch: int) -> int:
-    """--steps counts generator updates; --epochs counts passes over the data by D."""
+    """--steps counts generator updates; --epochs counts passes over the data by D (default
+    ``DEFAULT_EPOCHS``: a run is meant to be stopped when its samples are good enough, and
+    Ctrl-C checkpoints)."""
     if cfg.steps is not None:
         return cfg.steps
-    epochs = cfg.epochs if cfg.epochs is not None else 1
+    epochs = cfg.epochs if cfg.epochs is not None else DEFAULT_EPOCHS
     return max(1, epochs * batches_per_epoch // cfg.n_critic)
 
 
