@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -65,13 +66,21 @@ def train(model: str, out: Path, flags: list[str], seconds: float | None,
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 130):
         raise RuntimeError(f"{model}: training failed ({proc.returncode}):\n{output[-3000:]}")
-    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x]
-    last = [x for x in lines if "steps_averaged" in x][-1]
+    metrics = out / "metrics.jsonl"
+    lines = [json.loads(x) for x in metrics.read_text().splitlines() if x] \
+        if metrics.exists() else []
+    lines = [x for x in lines if "steps_averaged" in x]
     shown = [("RUN" if a == str(out) else a) for a in cmd[3:]]
-    return {"command": "python -m minigan.train " + shlex.join(shown),
-            "steps": last["step"], "seconds": round(elapsed, 1),
-            "step_time": round(last["step_time"], 4), "last_losses": {
-                k: round(v, 4) for k, v in last.items() if k.endswith("loss")}}
+    row = {"command": "python -m minigan.train " + shlex.join(shown),
+           "seconds": round(elapsed, 1)}
+    if lines:
+        last = lines[-1]
+        row.update(steps=last["step"], step_time=round(last["step_time"], 4), last_losses={
+            k: round(v, 4) for k, v in last.items() if k.endswith("loss")})
+    else:  # fewer steps than one log interval: the interrupt's checkpoint says how many
+        steps = [int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("step_*.npz")]
+        row.update(steps=max(steps, default=0))
+    return row
 
 
 def evaluate(out: Path, metrics: str, n: int) -> dict:
@@ -135,7 +144,7 @@ def table() -> str:
         for (model, _, flags), r in digits.items():
             if model != name:
                 continue
-            extra = flags.split("--data digits")[-1].strip()
+            extra = flags.removeprefix("digits").strip()
             fig = (f"{r['steps']} steps in {r['seconds']:.0f} s"
                    + (f" ({extra})" if extra else "")
                    + f": FID {r['fid']:.3g}, coverage {r['class_coverage']:.1f}, confidence "
@@ -143,7 +152,8 @@ def table() -> str:
             if "class_accuracy" in r:
                 fig += f", class accuracy {100 * r['class_accuracy']:.1f}%"
             figures.append(fig)
-        authors = cls.paper.split(",")[0]
+        authors = re.match(r"(.*?\d{4})", cls.paper)
+        authors = authors.group(1) if authors else cls.paper
         out.append(f"| `{name}` | {authors} | {preset}{'; ' + opts if opts else ''} | "
                    f"{'; '.join(figures) or 'not measured'} |")
     points = _latest(RESULTS / "zoo-points.jsonl")
