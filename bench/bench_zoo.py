@@ -177,12 +177,9 @@ def table() -> str:
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(RESULTS.parent.parent))
     from minigan.models import MODELS
-    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "table" or argv == ["table"]:
-        print(table())
-        return 0
     p = argparse.ArgumentParser(prog="python -m bench.bench_zoo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=["digits", "points"])
+    p.add_argument("kind", choices=["digits", "points", "table"])
     p.add_argument("--models", default="all")
     p.add_argument("--data", default=None, help="points: ring8,grid25 (default both)")
     p.add_argument("--seconds", type=float, default=None, help="training time per model")
@@ -192,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--save", default=None)
     args = p.parse_args(argv)
+    if args.kind == "table":
+        print(table())
+        return 0
     if args.kind == "digits" and args.seconds is None and args.steps is None:
         args.seconds = 240.0
     if args.kind == "points" and args.steps is None and args.seconds is None:

@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reconstruct:
         return _reconstruct(args)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", CheckpointWarning)
-            warnings.showwarning = _one_line_warning
-            sampler, cfg = load_generator(args.run_dir, args.backend)
+        sampler, cfg = _load_with_one_line_warnings(args)
         model = sampler.model
         minigan.manual_seed(args.seed)
         labels, nrow = _labels(model, args)
@@ -263,10 +260,7 @@ def _reconstruct(args) -> int:
     G(E(x)), both in eval mode; a grid whose rows alternate real / reconstruction, the mean
     squared error printed, and with --save-array the arrays."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", CheckpointWarning)
-            warnings.showwarning = _one_line_warning
-            sampler, cfg = load_generator(args.run_dir, args.backend)
+        sampler, cfg = _load_with_one_line_warnings(args)
         model = sampler.model
         if type(model).encode is GANModel.encode:
             having = [name for name, cls in MODELS.items() if cls.encode is not GANModel.encode]
@@ -374,6 +368,14 @@ def _labels(model, args):
         return np.full(args.n, args.label), None
     per = max(1, args.n // len(classes))
     return np.repeat(classes, per), per
+
+
+def _load_with_one_line_warnings(args):
+    """``load_generator`` of the run, a broken-export fallback warned in one line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CheckpointWarning)
+        warnings.showwarning = _one_line_warning
+        return load_generator(args.run_dir, args.backend)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
