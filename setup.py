@@ -182,7 +182,11 @@ def extensions() -> list:
             say(NOT_BUILT[name].format("pybind11 is not installed in the build environment"))
         return []
     include = pybind11.get_include()
-    exts = [cpu_extension(include)]
+    exts = []
+    if os.environ.get("MINIGAN_BUILD_CPU", "1") != "0":  # =0: only the CUDA module (developers)
+        exts.append(cpu_extension(include))
+    else:
+        say(NOT_BUILT[CPU_EXT].format("MINIGAN_BUILD_CPU=0"))
     if glob.glob("csrc/cuda/*.cu"):
         cuda = cuda_extension(include)
         if cuda is not None:
