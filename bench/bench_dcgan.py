@@ -112,7 +112,7 @@ def main(argv=None) -> None:
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--latent-dim", type=int, default=100)
-    p.add_argument("--backend", default="numpy", choices=["numpy", "triton"],
+    p.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
                    help="minigan's backend; torch runs on the same device")
     p.add_argument("--tf32", action="store_true",
                    help="--backend triton: TF32 convolutions on both sides (default: strict "

@@ -162,7 +162,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer shapes and repeats")
     parser.add_argument("--save", help="append the rows to this JSON-lines file")
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "triton"],
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
                         help="minigan's backend; torch runs on the same device")
     parser.add_argument("--tf32", action="store_true",
                         help="--backend triton: TF32 convolutions on both sides (default: "

@@ -85,7 +85,7 @@ def main(argv=None) -> None:
     parser.add_argument("--save", help="append the rows to this JSON-lines file")
     parser.add_argument("--torch-threads", type=int,
                         help="torch's CPU threads (1: like for like with numpy's one thread)")
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "triton"],
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "triton", "cupy"],
                         help="minigan's backend; torch runs on the same device")
     parser.add_argument("--tf32", action="store_true",
                         help="--backend triton: TF32 on both sides (Adam has no matmul: "

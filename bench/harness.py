@@ -11,9 +11,9 @@ each library's first call after a switch shares the cores with the other's spinn
 (measured: torch's conv2d forward timed 2x slower right after minigan's).
 Results can be appended to a JSON-lines file for bench/results/.
 
-On a GPU (``--backend triton`` with CUDA) both sides run on the same device, ``sync`` is
-``torch.cuda.synchronize`` (Triton launches on torch's current stream, so it waits for both
-libraries' kernels) and ``number`` calls are timed per sample. GPU rows also carry, in
+On a GPU (``--backend triton`` with CUDA, or ``--backend cupy``) both sides run on the same
+device, ``sync`` is ``torch.cuda.synchronize`` (a device-wide wait: Triton launches on torch's
+current stream, cupy on its own, and it waits for both) and ``number`` calls are timed per sample. GPU rows also carry, in
 ``extra``, the precision and the percentages of the ceilings of ``flops_ceilings`` and
 ``bandwidth_ceilings``.
 """
@@ -140,7 +140,7 @@ def compare(name: str, ours: Callable[[], object], theirs: Callable[[], object],
 
 
 def gpu_sync() -> Callable[[], None]:
-    """Waits for the GPU: torch's kernels and Triton's, both on torch's current stream."""
+    """Waits for the GPU: torch's kernels, Triton's and cupy's (cudaDeviceSynchronize)."""
     import torch
     return torch.cuda.synchronize
 
@@ -183,6 +183,12 @@ def set_precision(backend: str, tf32: bool) -> str | None:
     if backend != "triton":
         if tf32:
             raise SystemExit(f"--tf32 applies to --backend triton, not --backend {backend}")
+        if backend == "cupy":  # cupy's cuBLAS GEMMs are IEEE float32 (unless CUPY_TF32=1)
+            if os.environ.get("CUPY_TF32", "0") not in ("", "0"):
+                raise SystemExit("unset CUPY_TF32: the cupy rows compare IEEE float32")
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+            return "ieee"
         return None
     minigan.get_backend("triton").set_tf32(tf32)
     torch.backends.cudnn.allow_tf32 = tf32
