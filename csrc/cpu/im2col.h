@@ -3,12 +3,9 @@
 
 #include <cstdint>
 
-namespace minigan {
+#include "minigan/conv.h"  // ConvGeometry: input (n, c, h, w), kernel (kh, kw), output (ho, wo)
 
-// One conv2d's geometry: input (n, c, h, w), kernel (kh, kw), output (ho, wo).
-struct ConvGeometry {
-  int64_t n, c, h, w, kh, kw, ho, wo, sh, sw, ph, pw, dh, dw;
-};
+namespace minigan {
 
 // cols[(c*kh + i)*kw + j][(n*ho + oh)*wo + ow] = x[n][c][oh*sh + i*dh - ph][ow*sw + j*dw - pw]
 // (zero outside the input).

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "parallel.h"
+#include "sums.h"
 
 namespace minigan {
 
@@ -17,22 +18,6 @@ namespace {
 template <typename F>
 inline void for_rows(int64_t a, int64_t c, int64_t b, int64_t ch, const F& f) {
   for (int64_t i = 0; i < a; ++i) f((i * c + ch) * b);
-}
-
-// sum over k < n of term(k) in double, in 8 independent partial sums: one running sum is a
-// chain of dependent adds (latency-bound, measured slower than numpy's pairwise sum); eight
-// let the compiler vectorize and overlap them.
-template <typename Term>
-inline double sum_terms(int64_t n, const Term& term) {
-  double part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    for (int j = 0; j < 8; ++j) part[j] += term(k + j);
-  }
-  double total = 0.0;
-  for (; k < n; ++k) total += term(k);
-  for (int j = 0; j < 8; ++j) total += part[j];
-  return total;
 }
 
 }  // namespace
