@@ -367,9 +367,11 @@ void adam_step(const py::sequence& params, const py::sequence& grads,
     std::vector<minigan::AdamTensor<T>> tensors;
     for (py::ssize_t i = 0; i < lists.count; ++i) {
       const int64_t size = lists.item(params, "params", i).size();
-      const int64_t step = py::object(steps[i]).cast<int64_t>();
+      // an int or a float (minigan's optimizers count steps in floats, as torch does)
+      const double step = py::object(steps[i]).cast<double>();
       require(step >= 1, lists.op,
-              "steps[" + std::to_string(i) + "] must be >= 1, got " + std::to_string(step));
+              "steps[" + std::to_string(i) + "] must be >= 1, got " +
+                  std::string(py::str(py::object(steps[i]))));
       minigan::AdamScalars s{};
       s.lr = lr;
       s.beta1 = beta1;
@@ -377,8 +379,8 @@ void adam_step(const py::sequence& params, const py::sequence& grads,
       s.eps = eps;
       s.weight_decay = weight_decay;
       // As Python computes them (float ** int and ** 0.5 call C's pow).
-      s.step_size = lr / (1 - std::pow(beta1, double(step)));
-      s.bias_correction2_sqrt = std::pow(1 - std::pow(beta2, double(step)), 0.5);
+      s.step_size = lr / (1 - std::pow(beta1, step));
+      s.bias_correction2_sqrt = std::pow(1 - std::pow(beta2, step), 0.5);
       s.amsgrad = amsgrad;
       s.maximize = maximize;
       s.decoupled = decoupled_weight_decay;

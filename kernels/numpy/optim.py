@@ -10,11 +10,35 @@ numpy rounds twice) and its float32 sqrt is not correctly rounded.
 
 Gradients are read, never written (they may be read-only broadcast views). Parameters and
 state arrays are updated in place, so Tensors holding them see the new values.
+
+With the compiled extension (csrc/cpu/multi_tensor.cpp) each step is one call for all the
+tensors, the same per-element operations in one pass over each element (the numpy loop makes
+about ten), when every array is float32 or float64 of one dtype and every array written is
+C-contiguous; the numpy loop runs otherwise.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from minigan.kernels import compiled
+
+
+def _compiled_grads(written: list, grads: list) -> list | None:
+    """The gradients as C-contiguous arrays when the extension can run this step: every array
+    in ``written`` (None entries are unused state) a writeable C-contiguous float32/float64
+    array of one dtype, every gradient of that dtype. None otherwise."""
+    if compiled.CPU is None or not written:
+        return None
+    dtype = written[0].dtype
+    if dtype not in (np.float32, np.float64):
+        return None
+    for a in written:
+        if a is not None and (not isinstance(a, np.ndarray) or a.dtype != dtype
+                              or not a.flags.c_contiguous or not a.flags.writeable):
+            return None
+    if any(not isinstance(g, np.ndarray) or g.dtype != dtype for g in grads):
+        return None
+    return [np.ascontiguousarray(g) for g in grads]
 
 
 def _lerp_(a: np.ndarray, end: np.ndarray, weight: float, scratch: np.ndarray) -> None:
@@ -61,6 +85,14 @@ def sgd_step(params: list, grads: list, momentum_buffers: list, fresh: list, *, 
     """SGD with momentum/dampening/Nesterov and L2 weight decay, in place on params and
     momentum_buffers (entries unused when momentum == 0). ``fresh[i]``: buffer i is new and
     is set to the gradient, as torch does on a parameter's first momentum step."""
+    contiguous = _compiled_grads([*params, *(momentum_buffers if momentum != 0 else [])],
+                                 grads)
+    if contiguous is not None:
+        compiled.CPU.sgd_step(params, contiguous,
+                              momentum_buffers if momentum != 0 else [None] * len(params),
+                              [bool(f) for f in fresh], lr, momentum, dampening, weight_decay,
+                              nesterov, maximize)
+        return
     for param, grad, buf, new in zip(params, grads, momentum_buffers, fresh):
         _sgd_one(param, grad, buf, new, lr, momentum, dampening, weight_decay, nesterov,
                  maximize)
@@ -102,6 +134,13 @@ def adam_step(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list,
     """Adam (AdamW with decoupled_weight_decay), optionally AMSGrad, in place on params and
     the moment arrays. ``steps[i]`` is parameter i's step count including this update (1 on
     the first); max_exp_avg_sqs entries are unused unless amsgrad."""
+    maxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
+    contiguous = _compiled_grads([*params, *exp_avgs, *exp_avg_sqs, *maxes], grads)
+    if contiguous is not None:
+        compiled.CPU.adam_step(params, contiguous, exp_avgs, exp_avg_sqs, maxes, steps, lr,
+                               beta1, beta2, eps, weight_decay, amsgrad, maximize,
+                               decoupled_weight_decay)
+        return
     for i, param in enumerate(params):
         _adam_one(param, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], steps[i],
                   lr, beta1, beta2, eps, weight_decay, amsgrad, maximize,
@@ -134,6 +173,13 @@ def rmsprop_step(params: list, grads: list, square_avgs: list, grad_avgs: list,
                  weight_decay: float, momentum: float, centered: bool, maximize: bool) -> None:
     """RMSprop (optionally centered, with momentum) in place on params and state arrays;
     grad_avgs entries are unused unless centered, momentum_buffers unless momentum > 0."""
+    averages = grad_avgs if centered else [None] * len(params)
+    buffers = momentum_buffers if momentum > 0 else [None] * len(params)
+    contiguous = _compiled_grads([*params, *square_avgs, *averages, *buffers], grads)
+    if contiguous is not None:
+        compiled.CPU.rmsprop_step(params, contiguous, square_avgs, averages, buffers, lr,
+                                  alpha, eps, weight_decay, momentum, centered, maximize)
+        return
     for i, param in enumerate(params):
         _rmsprop_one(param, grads[i], square_avgs[i], grad_avgs[i], momentum_buffers[i], lr,
                      alpha, eps, weight_decay, momentum, centered, maximize)
