@@ -318,6 +318,18 @@ def _affine(y: Tensor, weight, bias, ndim: int, act=None) -> Tensor:
     return _nn.ChannelAffine.apply(y, weight, bias)
 
 
+def _fused_norm(x: Tensor, layout: tuple, weight, bias, eps: float, act):
+    """(out, mean, var) of the fused normalization over ``layout`` (nn_ops.NormAffineAct):
+    statistics, normalize, affine map and activation in one kernel; plain Normalize when there
+    is nothing to apply after it. mean and var have one entry per statistics group."""
+    if weight is None and bias is None and act is None:
+        a, s, b = layout[:3]
+        y, mean, var = _nn.Normalize.apply(x.reshape(a, s, b), (0, 2), float(eps))
+        return y.reshape(x.shape), mean.reshape(s), var.reshape(s)
+    out, _, mean, var = _nn.NormAffineAct.apply(x, weight, bias, layout, float(eps), act)
+    return out, mean, var
+
+
 def _check_channel_param(op, name, t, channels):
     if t is not None and t.shape != (channels,):
         raise ValueError(f"{op}: {name} must have shape ({channels},) for an input with "
@@ -348,54 +360,56 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         _check_channel_param(op, name, t, channels)
     ndim = input.ndim
     if training:
-        axes = (0,) + tuple(range(2, ndim))
         count = input.numel() // channels
         if count <= 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                              f"input of shape {input.shape}")
-        y, mean, var = _nn.Normalize.apply(input, axes, float(eps))
+        hw = count // input.shape[0]
+        out, mean, var = _fused_norm(input, (input.shape[0], channels, hw, channels, 1, hw),
+                                     weight, bias, eps, act)
         if running_mean is not None or running_var is not None:  # in place, one kernel
             input._be.k.running_stats_update(
                 None if running_mean is None else running_mean.array,
                 None if running_var is None else running_var.array,
-                mean.detach().reshape(channels).array, var.detach().reshape(channels).array,
-                float(momentum), count / (count - 1))
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{op}: running_mean and running_var are required when "
-                             "training=False")
-        y = (input - _channel_view(running_mean, ndim)) * \
-            (_channel_view(running_var, ndim) + eps) ** -0.5
+                mean.detach().array, var.detach().array, float(momentum), count / (count - 1))
+        return out
+    if running_mean is None or running_var is None:
+        raise ValueError(f"{op}: running_mean and running_var are required when "
+                         "training=False")
+    y = (input - _channel_view(running_mean, ndim)) * \
+        (_channel_view(running_var, ndim) + eps) ** -0.5
     return _affine(y, weight, bias, ndim, act)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
                   running_var: Tensor | None = None, weight: Tensor | None = None,
                   bias: Tensor | None = None, use_input_stats: bool = True,
-                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Normalization of each (sample, channel) over its spatial dims."""
+                  momentum: float = 0.1, eps: float = 1e-5, *, activation=None) -> Tensor:
+    """Normalization of each (sample, channel) over its spatial dims. ``activation``
+    (minigan's; as :func:`batch_norm`'s) runs in the same kernel."""
     op = "instance_norm"
+    act = activation_spec(op, activation)
     _require_float(op, input=input, weight=weight, bias=bias)
     _require_ndim(input, (3, 4, 5), op, "input", "(N, C, *spatial)")
     n, channels = input.shape[:2]
     for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
                     ("running_var", running_var)):
         _check_channel_param(op, name, t, channels)
-    ndim = input.ndim
     if not use_input_stats:
-        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
-    axes = tuple(range(2, ndim))
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps,
+                          activation=activation)
     count = input.numel() // (n * channels)
     if count <= 1:
         raise ValueError(f"{op}: expected more than 1 spatial element per channel, got input "
                          f"of shape {input.shape}")
-    y, mean, var = _nn.Normalize.apply(input, axes, float(eps))
+    out, mean, var = _fused_norm(input, (1, n * channels, count, channels, 1, count), weight,
+                                 bias, eps, act)
     if running_mean is not None:
         _update_running(running_mean, mean.reshape(n, channels).mean(0), momentum)
     if running_var is not None:
         unbiased = var.reshape(n, channels) * (count / (count - 1))
         _update_running(running_var, unbiased.mean(0), momentum)
-    return _affine(y, weight, bias, ndim)
+    return out
 
 
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
@@ -420,9 +434,11 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """Normalization over groups of channels (and all spatial dims) per sample."""
+               bias: Tensor | None = None, eps: float = 1e-5, *, activation=None) -> Tensor:
+    """Normalization over groups of channels (and all spatial dims) per sample.
+    ``activation`` (minigan's; as :func:`batch_norm`'s) runs in the same kernel."""
     op = "group_norm"
+    act = activation_spec(op, activation)
     _require_float(op, input=input, weight=weight, bias=bias)
     _require_ndim(input, (2, 3, 4, 5), op, "input", "(N, C, *)")
     n, channels = input.shape[:2]
@@ -431,9 +447,11 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                          f"of input {input.shape}")
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channel_param(op, name, t, channels)
-    grouped = input.reshape(n, num_groups, -1)
-    y, _, _ = _nn.Normalize.apply(grouped, (2,), float(eps))
-    return _affine(y.reshape(input.shape), weight, bias, input.ndim)
+    hw = input.numel() // (n * channels) if n * channels else 0
+    cg = channels // num_groups
+    out, _, _ = _fused_norm(input, (1, n * num_groups, cg * hw, num_groups, cg, hw), weight,
+                            bias, eps, act)
+    return out
 
 
 # --- activations --------------------------------------------------------------------------

@@ -113,6 +113,99 @@ def _channel_affine_backward(k, m, t):
     return [(full, expected), (only_w[1], expected[1])]
 
 
+# the fused normalization's layouts (kernels/include/minigan/norm.h) for X4 (2, 4, 8, 6):
+# (A, S, B, G, Cg, HW)
+NORM_LAYOUTS = {"batch": (2, 4, 48, 4, 1, 48), "instance": (1, 8, 48, 4, 1, 48),
+                "group": (1, 4, 96, 2, 2, 48)}
+
+
+def _torch_norm(x, kind, w=None, b=None, eps=1e-3):
+    """(out before the activation, y, mean, var) of a torch batch/instance/group norm."""
+    if kind == "batch":
+        out = TF.batch_norm(x, None, None, w, b, training=True, eps=eps)
+        y = TF.batch_norm(x, None, None, training=True, eps=eps)
+        var, mean = torch.var_mean(x, (0, 2, 3), correction=0)
+    elif kind == "instance":
+        out, y = TF.instance_norm(x, weight=w, bias=b, eps=eps), TF.instance_norm(x, eps=eps)
+        var, mean = torch.var_mean(x, (2, 3), correction=0)
+    else:
+        out, y = TF.group_norm(x, 2, w, b, eps), TF.group_norm(x, 2, eps=eps)
+        var, mean = torch.var_mean(x.reshape(2, 2, -1), 2, correction=0)
+    return out, y, mean.reshape(-1), var.reshape(-1)
+
+
+def _norm_forward(k, m, t):
+    w, b = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4)
+    x = X4 * 3 + 5
+    pairs = []
+    for (kind, layout), act in zip(NORM_LAYOUTS.items(), (ACTS[0], ACTS[2], ACTS[3])):
+        out, y, mean, var = _torch_norm(t(x), kind, t(w), t(b))
+        pairs.append((k.norm_forward(m(x), layout, m(w), m(b), 1e-3, act),
+                      (_torch_act(out, act), y, mean, var)))
+    out, y, mean, var = _torch_norm(t(x), "group", t(w))
+    pairs.append((k.norm_forward(m(x), NORM_LAYOUTS["group"], m(w), None, 1e-3, ACTS[1]),
+                  (_torch_act(out, ACTS[1]), y, mean, var)))
+    _, y, mean, var = _torch_norm(t(x), "instance")
+    pairs.append((k.norm_forward(m(x), NORM_LAYOUTS["instance"], None, None, 1e-3, None),
+                  (y, y, mean, var)))
+    return pairs
+
+
+def _norm_backward(k, m, t):
+    w, b, g = R.uniform(-2, 2, 4), R.uniform(-2, 2, 4), R.standard_normal(X4.shape)
+    x = X4 * 3 + 5
+    pairs = []
+    for (kind, layout), act in zip(NORM_LAYOUTS.items(), (ACTS[0], ACTS[2], ACTS[3])):
+        tx, tw, tb = (t(v).requires_grad_() for v in (x, w, b))
+        out, y, _, var = _torch_norm(tx, kind, tw, tb)
+        out = _torch_act(out, act)
+        expected = torch.autograd.grad(out, (tx, tw, tb), t(g))
+        arrays = [m(v.detach().numpy()) for v in (out, y, var)]
+        full = k.norm_backward(m(g), *arrays, m(w), layout, 1e-3, act, True, True, True)
+        pairs.append((full, expected))
+        only_w = k.norm_backward(m(g), *arrays, m(w), layout, 1e-3, act, False, True, False)
+        assert only_w[0] is None and only_w[2] is None
+        pairs.append((only_w[1], expected[1]))
+    tx = t(x).requires_grad_()
+    out, y, _, var = _torch_norm(tx, "batch")
+    out = _torch_act(out, ACTS[1])
+    expected = torch.autograd.grad(out, tx, t(g))[0]
+    arrays = [m(v.detach().numpy()) for v in (out, y, var)]
+    dx = k.norm_backward(m(g), *arrays, None, NORM_LAYOUTS["batch"], 1e-3, ACTS[1], True, False,
+                         False)
+    assert dx[1] is None and dx[2] is None
+    pairs.append((dx[0], expected))
+    return pairs
+
+
+# per-sample gradient penalties: rows of norm 0, below and above center 1
+PEN_G = np.concatenate([np.zeros((1, 5)), R.standard_normal((3, 5)) * [[0.1], [0.5], [1.0]]])
+PEN_KINDS = {"two-sided": lambda n, sq: (n - 1.0) ** 2,
+             "one-sided": lambda n, sq: torch.relu(n - 1.0) ** 2,
+             "squared": lambda n, sq: sq, "power": lambda n, sq: sq ** 3.0}
+
+
+def _torch_penalty(g, kind):
+    return PEN_KINDS[kind](g.norm(2, dim=1), (g * g).sum(1))
+
+
+def _penalty_forward(k, m, t):
+    return [(k.penalty_forward(m(PEN_G), kind, 1.0, 6.0),
+             ((t(PEN_G) * t(PEN_G)).sum(1), _torch_penalty(t(PEN_G), kind)))
+            for kind in PEN_KINDS]
+
+
+def _penalty_backward(k, m, t):
+    up = R.standard_normal(len(PEN_G))
+    pairs = []
+    for kind in PEN_KINDS:
+        g = t(PEN_G).requires_grad_()
+        expected = torch.autograd.grad(_torch_penalty(g, kind), g, t(up))[0]
+        sq = m((PEN_G * PEN_G).sum(1))
+        pairs.append((k.penalty_backward(m(PEN_G), sq, m(up), kind, 1.0, 6.0), expected))
+    return pairs
+
+
 def _avg_pool_cases(k, m, t):
     pairs = []
     for args in [((3, 2), (2, 2), (1, 1), True, False, None), ((2, 3), (1, 2), (0, 1), False,
@@ -301,6 +394,8 @@ CASES = {
                                                keepdim=True)[::-1]),
     "normalize_backward": _normalize_backward,
     "channel_affine": _channel_affine, "channel_affine_backward": _channel_affine_backward,
+    "norm_forward": _norm_forward, "norm_backward": _norm_backward,
+    "penalty_forward": _penalty_forward, "penalty_backward": _penalty_backward,
     "softmax": lambda k, m, t: (k.softmax(m(X3 * 30), 1), torch.softmax(t(X3 * 30), 1)),
     "log_softmax": lambda k, m, t: (k.log_softmax(m(X3 * 30), 2),
                                     torch.log_softmax(t(X3 * 30), 2)),

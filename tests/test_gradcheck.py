@@ -13,6 +13,7 @@ import minigan
 import minigan.functional as F
 from minigan.autograd import nn_ops, ops
 from minigan.autograd.function import Function
+from minigan.losses.penalties import GradientNormPenalty
 from tests.finite_diff import gradcheck, gradgradcheck
 
 
@@ -74,6 +75,9 @@ SIGNS6 = np.array([1.0, -1.0, 1.0, -1.0, -1.0, 1.0])
 R6 = spread(6, seed=8)
 M6 = spread(6, seed=9, avoid=(0.3,))  # margin_ranking: margin - target (x1 - x2) = 0.3 - M6
 HW_INDEX = np.array([[[[0, 5], [5, 8]], [[3, 3], [1, 7]]]])  # repeats: scatter must accumulate
+
+_PEN = spread(3, 4, seed=10)
+PEN_ROWS = _PEN / np.linalg.norm(_PEN, axis=1, keepdims=True) * np.array([[0.6], [1.5], [2.4]])
 
 # name: (fn of tensors, input arrays). Names before " " say the op; the coverage tests below
 # make sure every op of minigan.functional and every primitive Function is here.
@@ -186,6 +190,47 @@ OPS = {
                    [spread(2, 2, 3), spread(2, 3, seed=1), spread(2, 3, seed=2)]),
     "group_norm": (lambda x, w, b: F.group_norm(x, 2, w, b),
                    [spread(2, 4, 2), spread(4, seed=1), spread(4, seed=2)]),
+    # the fused normalization (nn_ops.NormAffineAct): each layout with each activation
+    "batch_norm leaky_relu": (lambda x, w, b: F.batch_norm(
+        x, None, None, w, b, training=True, activation=("leaky_relu", 0.2)),
+        [spread(3, 2, 2, 1), spread(2, seed=1), spread(2, seed=2)]),
+    "batch_norm relu 2-D weight only": (lambda x, w: F.batch_norm(
+        x, None, None, w, training=True, activation="relu"), [spread(4, 3), spread(3, seed=1)]),
+    "batch_norm tanh": (lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True,
+                                                     activation="tanh"),
+                        [spread(3, 2, 2, 1), spread(2, seed=1), spread(2, seed=2)]),
+    "instance_norm relu": (lambda x, w, b: F.instance_norm(x, weight=w, bias=b,
+                                                           activation="relu"),
+                           [spread(2, 2, 3), spread(2, seed=1), spread(2, seed=2)]),
+    "instance_norm leaky_relu bias only": (lambda x, b: F.instance_norm(
+        x, bias=b, activation=("leaky_relu", 0.1)), [spread(2, 2, 3), spread(2, seed=2)]),
+    "instance_norm sigmoid": (lambda x, w, b: F.instance_norm(x, weight=w, bias=b,
+                                                              activation="sigmoid"),
+                              [spread(2, 2, 2, 2), spread(2, seed=1), spread(2, seed=2)]),
+    "instance_norm tanh no affine": (lambda x: F.instance_norm(x, activation="tanh"),
+                                     [spread(2, 2, 3)]),
+    "group_norm tanh": (lambda x, w, b: F.group_norm(x, 2, w, b, activation="tanh"),
+                        [spread(2, 4, 2), spread(4, seed=1), spread(4, seed=2)]),
+    "group_norm relu": (lambda x, w, b: F.group_norm(x, 2, w, b, activation="relu"),
+                        [spread(2, 4, 1, 2), spread(4, seed=1), spread(4, seed=2)]),
+    "group_norm leaky_relu": (lambda x, w: F.group_norm(x, 1, w, activation=("leaky_relu", 0.3)),
+                              [spread(2, 2, 3), spread(2, seed=1)]),
+    "group_norm sigmoid": (lambda x, w, b: F.group_norm(x, 2, w, b, activation="sigmoid"),
+                           [spread(1, 4, 3), spread(4, seed=1), spread(4, seed=2)]),
+    "norm affine act outputs": (lambda x, w: nn_ops.NormAffineAct.apply(
+        x, w, None, (1, 4, 3, 2, 1, 3), 1e-3, ("tanh", 0.0)), [spread(2, 2, 3), spread(2)]),
+    # the per-sample gradient penalties (losses.penalties.GradientNormPenalty); norms
+    # 0.6, 1.5, 2.4: away from center 1 (one-sided's kink)
+    "gradient penalty two-sided": (lambda g: GradientNormPenalty.apply(g, "two-sided", 1.0, 6.0),
+                                   [PEN_ROWS]),
+    "gradient penalty one-sided": (lambda g: GradientNormPenalty.apply(g, "one-sided", 1.0, 6.0),
+                                   [PEN_ROWS]),
+    "gradient penalty squared": (lambda g: GradientNormPenalty.apply(g, "squared", 1.0, 6.0),
+                                 [PEN_ROWS]),
+    "gradient penalty power": (lambda g: GradientNormPenalty.apply(g, "power", 1.0, 6.0),
+                               [PEN_ROWS]),
+    "gradient penalty power 3": (lambda g: GradientNormPenalty.apply(g, "power", 1.0, 3.0),
+                                 [PEN_ROWS]),
     # activations
     "functional relu": (F.relu, [spread(2, 3)]),
     "leaky_relu": (lambda x: F.leaky_relu(x, 0.2), [spread(2, 3)]),

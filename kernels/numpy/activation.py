@@ -34,3 +34,36 @@ def apply(out: np.ndarray, act) -> np.ndarray:
         return sigmoid(out).astype(out.dtype, copy=False)
     raise ValueError(f"unknown fused activation {name!r}; choose one of "
                      f"{', '.join(ACTIVATIONS)}")
+
+
+def backward(g: np.ndarray, out: np.ndarray, act) -> np.ndarray:
+    """g times d act / d v from the output ``out`` = act(v) (0 <= slope <= 1 for leaky_relu):
+    the products of minigan.autograd.nn_ops.activation_grad (and of the unfused Relu,
+    LeakyRelu, Tanh and Sigmoid backwards), operation for operation, so a fused backward
+    equals the unfused one bit for bit."""
+    if act is None:
+        return g
+    name, slope = act
+    if name == "relu":
+        return g * (out > 0).astype(g.dtype)
+    if name == "leaky_relu":
+        return g * np.maximum((out > 0).astype(g.dtype), slope)
+    if name == "tanh":
+        return g * (1 - out * out)
+    if name == "sigmoid":
+        return g * out * (1 - out)
+    raise ValueError(f"unknown fused activation {name!r}; choose one of "
+                     f"{', '.join(ACTIVATIONS)}")
+
+
+# the compiled kernels' activation codes (kernels/include/minigan/activation.h)
+ACT_CODES = {name: i + 1 for i, name in enumerate(ACTIVATIONS)}
+
+
+def exact_code(act) -> tuple[int, float]:
+    """(code, slope) for a compiled kernel when its activation is exact in any arithmetic
+    order (relu, leaky_relu: one comparison and at most one product), else (0, 0.0): tanh
+    and sigmoid then run here in numpy, so fused and unfused results stay bit-identical."""
+    if act is None or act[0] not in ("relu", "leaky_relu"):
+        return 0, 0.0
+    return ACT_CODES[act[0]], float(act[1])

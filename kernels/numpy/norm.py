@@ -3,6 +3,11 @@
 The normalizations run in the compiled extension (csrc/cpu/normalize.cpp) when it is built
 and the axes they keep are one contiguous run (every batch, instance, layer and group norm),
 and as numpy code otherwise.
+
+``norm_forward`` / ``norm_backward`` are the fused batch, instance and group norm (statistics,
+normalize, affine map, activation; kernels/include/minigan/norm.h's layout): one compiled call
+each way where the extension has them, else the compiled normalize and channel-affine kernels
+(or numpy) one after the other, for the same values.
 """
 
 from __future__ import annotations
@@ -110,6 +115,90 @@ def channel_affine_backward(g, y, weight, need_y, need_w, need_b):
     gw = np.sum(g * y, axis=axes) if need_w else None
     gb = np.sum(g, axis=axes) if need_b else None
     return gy, gw, gb
+
+
+def _layout(layout) -> tuple[int, int, int, int, int, int]:
+    a, s, b, g, cg, hw = (int(v) for v in layout)
+    return a, s, b, g, cg, hw
+
+
+def _affine_rows(layout, numel: int) -> tuple[int, int, int]:
+    """x viewed as (N, C, HW), the channel-affine map's view, for any of the three layouts:
+    p(s, b) = (s % G) Cg + b // HW is the channel of that view."""
+    _, _, _, g, cg, hw = layout
+    c = g * cg
+    return numel // (c * hw), c, hw
+
+
+def _compiled_fused(name: str, *arrays) -> bool:
+    return hasattr(compiled.CPU, name) and arrays[0].dtype in (np.float32, np.float64) and \
+        all(a is None or a.dtype == arrays[0].dtype for a in arrays)
+
+
+def norm_forward(x, layout, weight, bias, eps, act=None):
+    """(out, y, mean, var): x viewed as (A, S, B) (``layout`` = (A, S, B, G, Cg, HW)),
+    mean and biased var per group s (shape (S,)), y = (x - mean) / sqrt(var + eps),
+    out = act(y * w[p] + b[p]) with p = (s % G) Cg + b // HW. Without weight, bias and act,
+    out is y itself."""
+    layout = _layout(layout)
+    a, s, b = layout[:3]
+    x = np.ascontiguousarray(x)
+    plain = weight is None and bias is None and act is None
+    if _compiled_fused("norm_forward", x, weight, bias):
+        code, slope = activation.exact_code(act)
+        y = np.empty_like(x)
+        out = None if plain else np.empty_like(x)
+        mean = np.empty(s, dtype=x.dtype)
+        var = np.empty(s, dtype=x.dtype)
+        compiled.CPU.norm_forward(x, out, y, mean, var, weight, bias, layout, float(eps),
+                                  code, slope)
+        if plain:
+            return y, y, mean, var
+        if act is not None and code == 0:  # tanh, sigmoid: numpy's, as the unfused op
+            out = activation.apply(out, act)
+        return out, y, mean, var
+    y, mean, var = normalize_forward(x.reshape(a, s, b), (0, 2), eps)
+    y = y.reshape(x.shape)
+    if plain:
+        return y, y, mean.reshape(s), var.reshape(s)
+    out = channel_affine(y.reshape(_affine_rows(layout, x.size)), weight, bias, act)
+    return out.reshape(x.shape), y, mean.reshape(s), var.reshape(s)
+
+
+def norm_backward(g, out, y, var, weight, layout, eps, act, need_x, need_w, need_b):
+    """(dx, dw, db) from g, the gradient of norm_forward's out (each None unless asked): the
+    activation's gradient from out, then the affine map's, then the normalization's,
+    dx = rstd (dy - mean(dy) - y mean(dy y)) per group."""
+    layout = _layout(layout)
+    a, s, b = layout[:3]
+    if not (need_x or need_w or need_b):
+        return None, None, None
+    y = np.ascontiguousarray(y)
+    g = np.ascontiguousarray(g)
+    c = layout[3] * layout[4]
+    if _compiled_fused("norm_backward", y, g, weight):
+        code, slope = activation.exact_code(act)
+        if act is not None and code == 0:  # tanh, sigmoid: their gradient here, as unfused
+            g = activation.backward(g, out, act)
+        dx = np.empty_like(y) if need_x else None
+        dw = np.empty(c, dtype=y.dtype) if need_w else None
+        db = np.empty(c, dtype=y.dtype) if need_b else None
+        compiled.CPU.norm_backward(g, y if out is None else np.ascontiguousarray(out), y,
+                                   np.ascontiguousarray(var), weight, dx, dw, db, layout,
+                                   float(eps), code, slope)
+        return dx, dw, db
+    dz = activation.backward(g, out, act)
+    rows = _affine_rows(layout, y.size)
+    dy = dw = db = None
+    if need_w or need_b or (need_x and weight is not None):
+        dy, dw, db = channel_affine_backward(dz.reshape(rows), y.reshape(rows), weight,
+                                             need_x and weight is not None, need_w, need_b)
+    dx = None
+    if need_x:
+        dy = dz if dy is None else dy
+        dx = normalize_backward(dy.reshape(a, s, b), y.reshape(a, s, b),
+                                np.asarray(var).reshape(1, s, 1), (0, 2), eps).reshape(y.shape)
+    return dx, dw, db
 
 
 def softmax(x, axis):

@@ -9,7 +9,8 @@ import os
 # kernels are written and checked against torch with it on, as torch's CUDA kernels compile.
 os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
-_NAMES = ("elementwise", "reduce", "index", "matmul", "conv", "norm", "pool", "optim", "random")
+_NAMES = ("elementwise", "reduce", "index", "matmul", "conv", "norm", "pool", "optim", "random",
+          "penalty")
 MODULES = [importlib.import_module(f"minigan.kernels.triton.{_name}") for _name in _NAMES]
 
 KERNELS = {}

@@ -53,6 +53,7 @@ import torch
 import triton
 import triton.language as tl
 from minigan.kernels.triton import _common
+from minigan.kernels.triton import elementwise as _elementwise
 
 # ---------------------------------------------------------------------------------------------
 # tile plans
@@ -656,6 +657,73 @@ def channel_affine_backward(g, y, weight, need_y, need_w, need_b):
     return gy, sums[0] if need_w else None, sums[1] if need_b else None
 
 
+# ---------------------------------------------------------------------------------------------
+# the fused batch / instance / group norm: normalize_forward and channel_affine (with its
+# activation) composed on the layout's two views, (A, S, B) for the statistics and (N, C, HW)
+# for the affine map; the backward the activation's gradient (elementwise kernels), then
+# channel_affine_backward, then normalize_backward. Same launch configurations as those.
+
+
+def _norm_views(layout, numel: int) -> tuple[tuple, tuple]:
+    a, s, b, g, cg, hw = (int(v) for v in layout)
+    c = g * cg
+    return (a, s, b), (numel // (c * hw) if c * hw else 0, c, hw)
+
+
+def norm_forward(x, layout, weight, bias, eps, act=None):
+    """(out, y, mean, var): statistics per group s of x viewed as (A, S, B), y normalized,
+    out = act(y * w[p] + b[p]) (p = (s % G) Cg + b // HW; out is y when weight, bias and act
+    are all None); mean and var of shape (S,)."""
+    _check(x, "norm_forward")
+    stats, rows = _norm_views(layout, x.numel())
+    xa = x.contiguous()
+    y, mean, var = normalize_forward(xa.view(stats), (0, 2), eps)
+    y = y.view(x.shape)
+    s = stats[1]
+    if weight is None and bias is None and act is None:
+        return y, y, mean.view(s), var.view(s)
+    out = channel_affine(y.view(rows), weight, bias, act)
+    return out.view(x.shape), y, mean.view(s), var.view(s)
+
+
+def _activation_backward(g, out, act):
+    """g times d act / d v from out = act(v): activation_grad's products, in elementwise
+    kernels."""
+    if act is None:
+        return g
+    name, slope = act
+    ew = _elementwise.KERNELS
+    if name in ("relu", "leaky_relu"):
+        positive = ew["astype"](ew["gt"](out, 0), g.dtype)
+        factor = positive if name == "relu" else ew["maximum"](positive, float(slope))
+        return ew["mul"](g, factor)
+    if name == "tanh":
+        return ew["mul"](g, ew["sub"](1.0, ew["mul"](out, out)))
+    if name == "sigmoid":
+        return ew["mul"](ew["mul"](g, out), ew["sub"](1.0, out))
+    raise ValueError(f"norm_backward: unknown fused activation {name!r}")
+
+
+def norm_backward(g, out, y, var, weight, layout, eps, act, need_x, need_w, need_b):
+    """(dx, dw, db) from g, the gradient of norm_forward's out, each None unless asked."""
+    _check(y, "norm_backward")
+    if not (need_x or need_w or need_b):
+        return None, None, None
+    stats, rows = _norm_views(layout, y.numel())
+    ya = y.contiguous()
+    dz = _activation_backward(_like(g, ya), out, act)
+    dy = dw = db = None
+    if need_w or need_b or (need_x and weight is not None):
+        dy, dw, db = channel_affine_backward(dz.view(rows), ya.view(rows), weight,
+                                             need_x and weight is not None, need_w, need_b)
+    dx = None
+    if need_x:
+        dy = dz if dy is None else dy
+        dx = normalize_backward(dy.reshape(stats), ya.view(stats), var, (0, 2),
+                                eps).view(y.shape)
+    return dx, dw, db
+
+
 def _softmax_launch(x, axis, log_flag: int, what: str):
     _check(x, what)
     xa = x.contiguous()
@@ -739,6 +807,8 @@ KERNELS = {
     "normalize_backward": normalize_backward,
     "channel_affine": channel_affine,
     "channel_affine_backward": channel_affine_backward,
+    "norm_forward": norm_forward,
+    "norm_backward": norm_backward,
     "softmax": softmax,
     "log_softmax": log_softmax,
 }

@@ -134,17 +134,7 @@ class Normalize(Function):
             # fused fast path: no graph is being built
             dx = ctx.k.normalize_backward(gy.array, y.array, var.array, axes, ctx.eps)
             return Tensor(dx, ctx.backend), None, None
-        invstd = (var + ctx.eps) ** -0.5
-        dx = None
-        if gy is not None:
-            dx = invstd * (gy - gy.mean(axes, keepdim=True) - y * (gy * y).mean(axes, keepdim=True))
-        if gmean is not None:
-            term = (gmean / n).expand(ctx.shape)
-            dx = term if dx is None else dx + term
-        if gvar is not None:
-            term = gvar * (2.0 / n) * y / invstd  # dvar/dx = 2 (x - mean) / n
-            dx = term if dx is None else dx + term
-        return dx, None, None
+        return _normalize_grad(gy, gmean, gvar, y, var, ctx.eps, axes, n), None, None
 
 
 class ChannelAffine(Function):
@@ -192,6 +182,85 @@ class ChannelAffineAct(Function):
     def backward(ctx, g):
         g = activation_grad(ctx, g, ctx.saved_outputs[0], ctx.act)
         return ChannelAffine.backward(ctx, g) + (None,)
+
+
+class NormAffineAct(Function):
+    """The fused batch, instance and group norm: statistics, normalize, affine map and
+    activation in one kernel each way. Outputs (out, y, mean, var): out = act(y * w[p] +
+    b[p]) the result, y = (x - mean) / sqrt(var + eps) the normalized input (an output so
+    that the composite backward, which reads it, differentiates again), mean and biased var
+    per group ((S,)). ``layout`` = (A, S, B, G, Cg, HW) views x as (A, S, B) with statistics
+    per s and affine parameter p = (s % G) Cg + b // HW (kernels/include/minigan/norm.h).
+
+    The backward is the fused ``norm_backward`` kernel when no graph is being built and only
+    out has a gradient; otherwise the composite formulas of ChannelAffineAct (activation_grad
+    and ChannelAffine's) and Normalize, on the (N, C, HW) and (A, S, B) views, so gradient
+    penalties differentiate through a normalized discriminator."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, layout, eps, act):
+        if weight is None and bias is None and act is None:
+            raise ValueError("NormAffineAct: nothing to apply after the normalization (out "
+                             "would alias y); use Normalize")
+        ctx.save_for_backward(weight)
+        ctx.save_outputs()
+        ctx.layout, ctx.eps, ctx.act, ctx.shape = tuple(layout), float(eps), act, x.shape
+        return ctx.k.norm_forward(x.array, ctx.layout, None if weight is None else weight.array,
+                                  None if bias is None else bias.array, ctx.eps, act)
+
+    @staticmethod
+    def backward(ctx, gout, gy, gmean, gvar):
+        (weight,) = ctx.saved_tensors
+        out, y, _, var = ctx.saved_outputs
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        if gy is None and gmean is None and gvar is None and not is_grad_enabled():
+            if gout is None:
+                return None, None, None, None, None, None
+            grads = ctx.k.norm_backward(gout.array, out.array, y.array, var.array,
+                                        None if weight is None else weight.array, ctx.layout,
+                                        ctx.eps, ctx.act, need_x, need_w, need_b)
+            return tuple(None if a is None else Tensor(a, ctx.backend) for a in grads) + \
+                (None, None, None)
+        a, s, b, g, cg, hw = ctx.layout
+        numel = 1
+        for d in ctx.shape:
+            numel *= d
+        rows = (numel // (g * cg * hw), g * cg, hw)
+        dy = gw = gb = None
+        if gout is not None:
+            dz = gout if ctx.act is None else activation_grad(ctx, gout, out, ctx.act)
+            dz3 = dz.reshape(rows)
+            if need_x:
+                dy = dz3 if weight is None else dz3 * weight.reshape(1, -1, 1)
+            gw = (dz3 * y.reshape(rows)).sum((0, 2)) if need_w else None
+            gb = dz3.sum((0, 2)) if need_b else None
+        dx = None
+        if need_x:
+            if gy is not None:
+                dy = gy.reshape(rows) if dy is None else dy + gy.reshape(rows)
+            dx = _normalize_grad(dy, gmean, gvar, y.reshape(a, s, b), var.reshape(1, s, 1),
+                                 ctx.eps, (0, 2), a * b)
+            dx = None if dx is None else dx.reshape(ctx.shape)
+        return dx, gw, gb, None, None, None
+
+
+def _normalize_grad(dy, gmean, gvar, y, var, eps, axes, n):
+    """dx of y = normalize(x) over ``axes`` (n values per statistic) from the gradients of y,
+    mean and var (each may be None): Normalize's composite formulas."""
+    invstd = (var + eps) ** -0.5
+    dx = None
+    if dy is not None:
+        dy = dy if dy.shape == y.shape else dy.reshape(y.shape)
+        dx = invstd * (dy - dy.mean(axes, keepdim=True) - y * (dy * y).mean(axes, keepdim=True))
+    if gmean is not None:
+        gmean = gmean if gmean.shape == var.shape else gmean.reshape(var.shape)
+        term = (gmean / n).expand(y.shape)
+        dx = term if dx is None else dx + term
+    if gvar is not None:
+        gvar = gvar if gvar.shape == var.shape else gvar.reshape(var.shape)
+        term = gvar * (2.0 / n) * y / invstd  # dvar/dx = 2 (x - mean) / n
+        dx = term if dx is None else dx + term
+    return dx
 
 
 class Softmax(Function):

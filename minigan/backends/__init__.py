@@ -56,10 +56,25 @@ KERNELS: dict[str, str] = {
                       "and activation",
     "channel_affine_backward": "(g * w[c], sum g*y per c, sum g per c), each only if asked: "
                                "the fused no-graph backward of channel_affine",
+    "norm_forward": "(out, y, mean, var) of the fused batch/instance/group norm: x (contiguous) "
+                    "viewed as (A, S, B) by layout = (A, S, B, G, Cg, HW) (norm.h), mean and "
+                    "biased var per group s ((S,)), y = (x - mean) / sqrt(var + eps), out = "
+                    "act(y * w[p] + b[p]) with p = (s % G) Cg + b // HW; weight, bias (C,) or "
+                    "None, act as channel_affine's; out is y when all three are None",
+    "norm_backward": "(dx, dw, db) from g, the gradient of norm_forward's out (each only if "
+                     "asked): act's gradient from out, the affine map's, then dx = rstd (dy - "
+                     "mean(dy) - y mean(dy y)) per group: the fused no-graph backward",
     "running_stats_update": "in place, one launch: running_mean = (1 - m) running_mean + m mean "
                             "and running_var = (1 - m) running_var + m var correction (each "
                             "only if not None): batch norm's running statistics",
     "softmax": "softmax along an axis", "log_softmax": "log_softmax along an axis",
+    # gradient penalties on per-sample norms of g2d (N, D); kind "two-sided" ((||g|| - c)^2),
+    # "one-sided" (relu(||g|| - c)^2), "squared" (||g||^2) or "power" (||g||^p)
+    "penalty_forward": "(sq_norms, penalty), each (N,): the squared norm of each row and its "
+                       "penalty of the kind with center c and power p",
+    "penalty_backward": "dg[i] = upstream[i] coefficient(i) g[i], the penalty's gradient (the "
+                        "coefficient 0 at ||g|| = 0 for the norm kinds, as torch's norm "
+                        "backward): the fused no-graph backward",
     # pooling
     "avg_pool2d_forward": "average pooling with torch's ceil_mode/count_include_pad rules",
     "avg_pool2d_backward": "adjoint of avg_pool2d_forward",

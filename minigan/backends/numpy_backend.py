@@ -6,7 +6,7 @@ import numpy as np
 
 from minigan.backends import Backend, KernelTable
 from minigan.kernels import compiled
-from minigan.kernels.numpy import conv, norm, optim, pool
+from minigan.kernels.numpy import conv, norm, optim, penalty, pool
 from minigan.kernels.numpy.activation import sigmoid as _sigmoid
 
 
@@ -85,6 +85,8 @@ _TABLE = {
     "running_stats_update": norm.running_stats_update,
     "channel_affine": norm.channel_affine,
     "channel_affine_backward": norm.channel_affine_backward,
+    "norm_forward": norm.norm_forward, "norm_backward": norm.norm_backward,
+    "penalty_forward": penalty.penalty_forward, "penalty_backward": penalty.penalty_backward,
     "softmax": norm.softmax, "log_softmax": norm.log_softmax,
     "avg_pool2d_forward": pool.avg_pool2d_forward, "avg_pool2d_backward": pool.avg_pool2d_backward,
     "max_pool2d_forward": pool.max_pool2d_forward,

@@ -7,12 +7,56 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import minigan
-from minigan import functional as F
-from minigan.autograd import enable_grad, no_grad
+from minigan.autograd import enable_grad, is_grad_enabled, no_grad
+from minigan.autograd.function import Function
+from minigan.autograd.ops import Where
 from minigan.autograd.tensor import Tensor
-from minigan.losses._common import batch_norms, batch_sq_norms, parameters, require_tensor
+from minigan.losses._common import batch_norms, parameters, require_tensor
 
 PENALTIES = ("wgan-gp", "wgan-lp", "r1", "r2", "dragan", "wgan-div")
+
+# each penalty's per-sample function of the gradient norm (the kernels' kinds)
+PENALTY_KINDS = {"wgan-gp": "two-sided", "dragan": "two-sided", "wgan-lp": "one-sided",
+                 "r1": "squared", "r2": "squared", "wgan-div": "power"}
+
+
+class GradientNormPenalty(Function):
+    """Per-sample penalties of the rows of g2d (N, D), one kernel: "two-sided"
+    (||g|| - center)^2, "one-sided" relu(||g|| - center)^2, "squared" ||g||^2 or "power"
+    ||g||^power. Its gradient is c_i g_i per row: the fused ``penalty_backward`` kernel when
+    no graph is being built (D's parameter gradients of a gradient penalty), the composite
+    formula, which differentiates again, when one is."""
+
+    @staticmethod
+    def forward(ctx, g2d, kind, center, power):
+        ctx.save_for_backward(g2d)
+        ctx.params = (kind, float(center), float(power))
+        ctx.sq, penalty = ctx.k.penalty_forward(g2d.array, *ctx.params)
+        return penalty
+
+    @staticmethod
+    def backward(ctx, up):
+        (g,) = ctx.saved_tensors
+        if not is_grad_enabled():
+            dg = ctx.k.penalty_backward(g.array, ctx.sq, up.array, *ctx.params)
+            return Tensor(dg, ctx.backend), None, None, None
+        kind, center, power = ctx.params
+        k = ctx.k
+        sq = (g * g).sum(1)
+        if kind == "squared":
+            coef = up * 2.0
+        else:
+            zero = k.eq(sq.array, 0)  # the masked branch carries no gradient (Norm2's rule)
+            safe = Where.apply(zero, sq * 0 + 1, sq)
+            if kind == "power":
+                coef = Where.apply(zero, sq * 0, up * power * safe ** (0.5 * power - 1))
+            else:
+                norm = safe.sqrt()
+                gap = norm - center
+                if kind == "one-sided":
+                    gap = gap.relu()
+                coef = Where.apply(zero, sq * 0, up * 2.0 * gap / norm)
+        return coef.reshape(-1, 1) * g, None, None, None
 
 
 def _per_sample_alpha(alpha, ref: Tensor, who: str) -> Tensor:
@@ -96,14 +140,11 @@ def gradient_penalty(D: Callable, real: Tensor, fake: Tensor | None, kind: str, 
     _check_samples(who, real, fake)
     points = _penalty_points(kind, real, fake, alpha, perturb_scale, who)
     g = input_gradient(D, points)
+    per_sample = GradientNormPenalty.apply(g.reshape(g.shape[0], -1), PENALTY_KINDS[kind],
+                                           center, p)
     if kind in ("r1", "r2"):
-        return (0.5 * weight) * batch_sq_norms(g).mean()
-    if kind == "wgan-div":
-        return weight * (batch_sq_norms(g) ** (0.5 * p)).mean()
-    gap = batch_norms(g) - center
-    if kind == "wgan-lp":
-        gap = F.relu(gap)
-    return weight * (gap * gap).mean()
+        return (0.5 * weight) * per_sample.mean()
+    return weight * per_sample.mean()
 
 
 def clip_weights(source, clip_value: float = 0.01) -> None:
