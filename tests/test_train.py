@@ -144,11 +144,13 @@ def test_bad_flags(flags, message, capsys):
 def test_bad_data_dir_and_unavailable_backend(tmp_path, capsys):
     code, _ = run(tmp_path, "--data", "mnist", "--data-dir", str(tmp_path / "nowhere"))
     assert code == 1 and "nowhere: no such directory" in capsys.readouterr().err
+    if "cupy" in minigan.available_backends():
+        return  # cupy runs here: nothing to refuse
     code, _ = run(tmp_path, "--backend", "cupy", "--steps", "1")
     assert code == 2
     err = capsys.readouterr().err
     assert "--backend cupy cannot run here" in err and "--backend numpy" in err
-    assert "(implemented: numpy, triton)" in err and "GPU" not in err  # no GPU would help
+    assert "backend 'cupy' " in err  # the backend's own reason (tests/test_cupy_backend.py)
 
 
 def test_backend_without_a_device_names_the_alternatives(tmp_path, capsys, monkeypatch):
