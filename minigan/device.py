@@ -1,20 +1,34 @@
 """torch's devices mapped onto minigan's backends: ``cpu`` is the numpy backend, ``cuda`` the GPU
-backend (triton; ``MINIGAN_CUDA_BACKEND=cupy`` picks the other one). A torch script's
-``.to(device)``, ``.cuda()`` and ``torch.device(...)`` then choose where minigan's kernels run.
+backend (triton, or cupy where triton cannot run and cupy can; ``MINIGAN_CUDA_BACKEND`` names
+one). A torch script's ``.to(device)``, ``.cuda()`` and ``torch.device(...)`` then choose where
+minigan's kernels run.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
-from minigan.backends import get_backend
+from minigan.backends import BackendUnavailableError, get_backend
 
 CPU_BACKEND = "numpy"
 _BACKEND_NAMES = ("numpy", "triton", "cupy")
 
 
 def cuda_backend() -> str:
-    return os.environ.get("MINIGAN_CUDA_BACKEND", "triton")
+    return os.environ.get("MINIGAN_CUDA_BACKEND") or _default_cuda_backend()
+
+
+@functools.cache
+def _default_cuda_backend() -> str:
+    """triton, unless it cannot run here and cupy can (then its own error stays triton's)."""
+    for name in ("triton", "cupy"):
+        try:
+            get_backend(name)
+        except BackendUnavailableError:
+            continue
+        return name
+    return "triton"
 
 
 class device:  # noqa: N801 - torch's name
