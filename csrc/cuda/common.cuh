@@ -53,20 +53,22 @@ inline unsigned grid_for(int64_t n, int sms) {
   return unsigned(std::max<int64_t>(1, std::min<int64_t>(ceil_div(n, kBlock), int64_t(sms) * 8)));
 }
 
-// Scratch memory in stream order (cudaMallocAsync/cudaFreeAsync: free to reuse once the
-// stream's earlier work is done, no device synchronization). Where the device has no memory
-// pools, cudaMalloc with a stream synchronization before cudaFree.
+// The module's own stream-ordered memory pool on the current device (created at the first
+// call, release threshold 64 MiB so that scratch memory stays mapped between steps; the
+// device's default pool is left alone), or null where the device has no memory pools.
+cudaMemPool_t workspace_pool(const char* op);
+
+// Scratch memory in stream order (cudaMallocFromPoolAsync/cudaFreeAsync: free to reuse once
+// the stream's earlier work is done, no device synchronization). Without memory pools,
+// cudaMalloc with a stream synchronization before cudaFree.
 class Workspace {
  public:
   Workspace(size_t bytes, cudaStream_t stream, const char* op) : stream_(stream) {
     if (bytes == 0) return;
-    cudaError_t e = cudaMallocAsync(&p_, bytes, stream);
-    if (e == cudaErrorNotSupported) {
-      cudaGetLastError();
-      pooled_ = false;
-      e = cudaMalloc(&p_, bytes);
-    }
-    check(e, op);
+    cudaMemPool_t pool = workspace_pool(op);
+    pooled_ = pool != nullptr;
+    check(pooled_ ? cudaMallocFromPoolAsync(&p_, bytes, pool, stream) : cudaMalloc(&p_, bytes),
+          op);
   }
   ~Workspace() {
     if (!p_) return;
@@ -80,7 +82,9 @@ class Workspace {
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
   template <typename V>
-  V* as(size_t offset_bytes = 0) const { return reinterpret_cast<V*>(static_cast<char*>(p_) + offset_bytes); }
+  V* as(size_t offset_bytes = 0) const {
+    return reinterpret_cast<V*>(static_cast<char*>(p_) + offset_bytes);
+  }
 
  private:
   void* p_ = nullptr;

@@ -3,6 +3,7 @@
 // call and reports cudaErrorInsufficientDriver (no driver) or cudaErrorNoDevice.
 
 #include <atomic>
+#include <mutex>
 #include <cstdio>
 #include <string>
 
@@ -94,6 +95,36 @@ int sm_count(const char* op) {
   n = std::max(n, 1);
   if (dev >= 0 && dev < 64) cache[dev].store(n, std::memory_order_relaxed);
   return n;
+}
+
+cudaMemPool_t workspace_pool(const char* op) {
+  static std::mutex mutex;
+  static cudaMemPool_t pools[64];
+  static bool asked[64];
+  int dev = 0;
+  check(cudaGetDevice(&dev), op);
+  if (dev < 0 || dev >= 64) return nullptr;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!asked[dev]) {
+    asked[dev] = true;
+    int supported = 0;
+    if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, dev) != cudaSuccess)
+      supported = 0;
+    if (supported) {
+      cudaMemPoolProps props = {};
+      props.allocType = cudaMemAllocationTypePinned;
+      props.location.type = cudaMemLocationTypeDevice;
+      props.location.id = dev;
+      cudaMemPool_t pool = nullptr;
+      if (cudaMemPoolCreate(&pool, &props) == cudaSuccess) {
+        uint64_t threshold = uint64_t(64) << 20;
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold);
+        pools[dev] = pool;
+      }
+    }
+    cudaGetLastError();
+  }
+  return pools[dev];
 }
 
 }  // namespace cuda

@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kBlock) norm_grad_sums_kernel(
     for_run(l, u, j, [&](int64_t i, int64_t p) {
       T dz, dy;
       grads_of(g, out, weight, act, slope, i, p, dz, dy);
-      const Acc yv = y[i];
+      const Acc yv = y ? Acc(y[i]) : Acc(0);  // y is 0 only for a channel-affine gb alone
       group.v[0] += Acc(dy);
       group.v[1] += Acc(dy) * yv;
       param.v[0] += Acc(dz) * yv;

@@ -139,7 +139,7 @@ template <typename T, int NP, typename Op>
 void run_lists(const char* name, const std::vector<Tensor<NP>>& tensors, const Op& op,
                cudaStream_t st) {
   static_assert(sizeof(ListMeta<NP>) + sizeof(Op) <= 4000, "kernel arguments over 4 KB");
-  ListMeta<NP> meta;
+  ListMeta<NP> meta{};
   int nt = 0, nb = 0;
   auto launch = [&] {
     multi_tensor_kernel<T, NP, Op><<<nb, kBlock, 0, st>>>(meta, op);
