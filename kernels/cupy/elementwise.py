@@ -24,12 +24,12 @@ def _is_array(x) -> bool:
 
 
 def scalar_like(x, like):
-    """A Python number as a numpy scalar of ``like``'s dtype when their kinds agree."""
-    if _is_array(x) or isinstance(x, (bool, np.bool_)) or like is None:
+    """A Python float or int as a numpy scalar of ``like``'s dtype when their kinds agree
+    (a float with a float array, an int with an int or float array)."""
+    if like is None:
         return x
-    kind = like.dtype.kind
-    if isinstance(x, (float, np.floating)) and kind == "f" or \
-            isinstance(x, (int, np.integer)) and kind in "fiu":
+    kind = like.dtype.kind  # numpy scalars are typed (NEP 50: they promote) and stay as they are
+    if type(x) is float and kind == "f" or type(x) is int and kind in "fiu":
         try:
             with np.errstate(over="raise"):
                 return like.dtype.type(x)
@@ -113,8 +113,8 @@ def softplus(a, beta, threshold):
 def pow_scalar(a, c):
     """a ** c; the exponents that have an exact cheaper form take it (torch does too)."""
     c = float(c)
-    if a.dtype.kind != "f":
-        return cupy.power(a, scalar_like(c, a))
+    if a.dtype.kind != "f":  # as the numpy backend: c in a's dtype
+        return cupy.power(a, a.dtype.type(c))
     if c == 1.0:
         return a.copy()
     if c == 2.0:
