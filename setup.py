@@ -79,9 +79,9 @@ class BuildExt(build_ext):
     """build_ext that compiles .cu sources with nvcc and says what was built."""
 
     def build_extension(self, ext):
-        if ext.name == CUDA_EXT:
-            self._compile_cuda(ext)
         try:
+            if ext.name == CUDA_EXT:
+                self._compile_cuda(ext)
             super().build_extension(ext)
         except Exception as e:  # noqa: BLE001 - an optional extension: say why and go on
             if ext.name == CUDA_EXT and cuda_mode() == "1":
@@ -111,6 +111,7 @@ class BuildExt(build_ext):
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             ext.extra_objects = list(pool.map(compile_one, cu))
+        ext.depends = [*ext.depends, *ext.extra_objects]  # a recompiled .cu relinks the module
 
     def run(self):
         super().run()

@@ -14,8 +14,8 @@ namespace cuda {
 
 namespace {
 
-#define MG_STR2(x) #x
-#define MG_STR(x) MG_STR2(x)
+#define MG_STR2(...) #__VA_ARGS__
+#define MG_STR(...) MG_STR2(__VA_ARGS__)
 
 std::string built_archs() {
 #ifdef __CUDA_ARCH_LIST__
