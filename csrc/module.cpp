@@ -560,6 +560,12 @@ PYBIND11_MODULE(_C, m) {
         py::arg("upstream"), py::arg("dg"), py::arg("kind"), py::arg("center"),
         py::arg("power"),
         "dg[i] = upstream[i] * d penalty[i] / d g[i] (0 at a zero row for kinds 0, 1, 3).");
+  // Adam's and RMSprop's loops vectorize only without math-errno (csrc/cpu/multi_tensor.cpp).
+#ifdef __NO_MATH_ERRNO__
+  m.attr("OPTIMIZERS_VECTORIZED") = true;
+#else
+  m.attr("OPTIMIZERS_VECTORIZED") = false;
+#endif
   m.def("get_num_threads", [] { return minigan::max_threads(); },
         "Threads a kernel splits its work over (default 1: see csrc/cpu/parallel.h).");
   m.def("set_num_threads", [](int64_t n) {

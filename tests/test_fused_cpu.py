@@ -350,12 +350,14 @@ def _numpy_module_adam(params, grads, states, steps):
 def test_numpy_optim_uses_the_extension_and_agrees_with_its_loop(monkeypatch):
     """kernels/numpy/optim.py takes the multi-tensor path for contiguous arrays of one dtype
     (a broadcast, read-only gradient included): the same operations as its numpy loop, so
-    float64 agrees with it to the last bits; it keeps the loop for a non-contiguous parameter."""
+    float64 agrees with it to the last bits; it keeps the loop for a non-contiguous parameter.
+    (Adam takes it only where the extension's loops are vectorized; the spy says they are.)"""
     rng = np.random.default_rng(4)
     start = [rng.standard_normal(s) for s in SHAPES]
     grads = [rng.standard_normal(s) for s in SHAPES[:-1]] + [np.broadcast_to(0.5, SHAPES[-1])]
     calls = []
     monkeypatch.setattr(compiled, "CPU", type("Spy", (), {
+        "OPTIMIZERS_VECTORIZED": True,
         "adam_step": staticmethod(lambda *a: (calls.append(1), EXT.adam_step(*a)))}))
     results = []
     for use in (True, False):
@@ -369,10 +371,34 @@ def test_numpy_optim_uses_the_extension_and_agrees_with_its_loop(monkeypatch):
     assert len(calls) == 3
     for ours, loop in zip(*results):
         assert_close(ours, loop, "float64", "extension vs numpy loop", scale=1e-3)
-    monkeypatch.setattr(compiled, "CPU", type("Spy", (), {"adam_step": None}))
+    monkeypatch.setattr(compiled, "CPU", type("Spy", (), {"OPTIMIZERS_VECTORIZED": True,
+                                                         "adam_step": None}))
     strided = np.zeros((4, 6))[:, ::2]
     _numpy_module_adam([strided], [np.ones((4, 3))], [[np.zeros((4, 3))] for _ in range(3)], [1.0])
     assert (strided != 0).all()  # the loop ran (the spy would have raised)
+
+
+def test_sgd_takes_the_extension_and_adam_only_when_vectorized(monkeypatch):
+    seen = []
+
+    class Spy:
+        OPTIMIZERS_VECTORIZED = False
+
+        def sgd_step(self, *a):
+            seen.append("sgd")
+            EXT.sgd_step(*a)
+
+        def adam_step(self, *a):
+            seen.append("adam")
+            EXT.adam_step(*a)
+    monkeypatch.setattr(compiled, "CPU", Spy())
+    p, g = [np.ones(3)], [np.ones(3)]
+    optim.sgd_step(p, g, [None], [False], lr=0.1, momentum=0.0, dampening=0.0,
+                   weight_decay=0.0, nesterov=False, maximize=False)
+    _numpy_module_adam(p, g, [[np.zeros(3)] for _ in range(3)], [1.0])
+    Spy.OPTIMIZERS_VECTORIZED = True
+    _numpy_module_adam(p, g, [[np.zeros(3)] for _ in range(3)], [1.0])
+    assert seen == ["sgd", "adam"]
 
 
 def test_optimizer_threads_do_not_change_results():

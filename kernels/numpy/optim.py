@@ -14,7 +14,9 @@ state arrays are updated in place, so Tensors holding them see the new values.
 With the compiled extension (csrc/cpu/multi_tensor.cpp) each step is one call for all the
 tensors, the same per-element operations in one pass over each element (the numpy loop makes
 about ten), when every array is float32 or float64 of one dtype and every array written is
-C-contiguous; the numpy loop runs otherwise.
+C-contiguous; the numpy loop runs otherwise. Adam and RMSprop take that path only where the
+extension's loops are vectorized (``OPTIMIZERS_VECTORIZED``: built with -fno-math-errno, see
+csrc/cpu/multi_tensor.cpp); scalar, they are slower than numpy's vectorized passes.
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ import numpy as np
 from minigan.kernels import compiled
 
 
-def _compiled_grads(written: list, grads: list) -> list | None:
+def _compiled_grads(written: list, grads: list, sqrt: bool = False) -> list | None:
     """The gradients as C-contiguous arrays when the extension can run this step: every array
     in ``written`` (None entries are unused state) a writeable C-contiguous float32/float64
-    array of one dtype, every gradient of that dtype. None otherwise."""
+    array of one dtype, every gradient of that dtype; with ``sqrt`` (Adam, RMSprop), the
+    extension's loops vectorized. None otherwise."""
     if compiled.CPU is None or not written:
+        return None
+    if sqrt and not getattr(compiled.CPU, "OPTIMIZERS_VECTORIZED", False):
         return None
     dtype = written[0].dtype
     if dtype not in (np.float32, np.float64):
@@ -135,7 +140,7 @@ def adam_step(params: list, grads: list, exp_avgs: list, exp_avg_sqs: list,
     the moment arrays. ``steps[i]`` is parameter i's step count including this update (1 on
     the first); max_exp_avg_sqs entries are unused unless amsgrad."""
     maxes = max_exp_avg_sqs if amsgrad else [None] * len(params)
-    contiguous = _compiled_grads([*params, *exp_avgs, *exp_avg_sqs, *maxes], grads)
+    contiguous = _compiled_grads([*params, *exp_avgs, *exp_avg_sqs, *maxes], grads, sqrt=True)
     if contiguous is not None:
         compiled.CPU.adam_step(params, contiguous, exp_avgs, exp_avg_sqs, maxes, steps, lr,
                                beta1, beta2, eps, weight_decay, amsgrad, maximize,
@@ -175,7 +180,8 @@ def rmsprop_step(params: list, grads: list, square_avgs: list, grad_avgs: list,
     grad_avgs entries are unused unless centered, momentum_buffers unless momentum > 0."""
     averages = grad_avgs if centered else [None] * len(params)
     buffers = momentum_buffers if momentum > 0 else [None] * len(params)
-    contiguous = _compiled_grads([*params, *square_avgs, *averages, *buffers], grads)
+    contiguous = _compiled_grads([*params, *square_avgs, *averages, *buffers], grads,
+                                 sqrt=True)
     if contiguous is not None:
         compiled.CPU.rmsprop_step(params, contiguous, square_avgs, averages, buffers, lr,
                                   alpha, eps, weight_decay, momentum, centered, maximize)
