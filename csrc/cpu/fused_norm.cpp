@@ -46,6 +46,31 @@ inline void for_runs(const NormLayout& L, int64_t s, const F& f) {
   }
 }
 
+// One run of n values that share the affine channel: y and out in one pass. Instantiated per
+// activation and per presence of weight and bias (known at compile time, the shared
+// function's tests on them fold away), with __restrict pointers, so the loop vectorizes
+// (tanh and sigmoid call libm per element).
+template <int kAct, bool kWeight, bool kBias, typename T>
+void affine_run(const T* __restrict x, T* __restrict y, T* __restrict out, int64_t n, T mean,
+                T rstd, T weight, T bias, T slope) {
+  const T* w = kWeight ? &weight : nullptr;
+  const T* b = kBias ? &bias : nullptr;
+  for (int64_t k = 0; k < n; ++k) {
+    T yk;
+    out[k] = norm_affine_act(x[k], mean, rstd, w, b, 0, kAct, slope, &yk);
+    y[k] = yk;
+  }
+}
+
+template <typename T>
+using AffineRun = void (*)(const T*, T*, T*, int64_t, T, T, T, T, T);
+
+template <int kAct, typename T>
+AffineRun<T> affine_run_of(bool weight, bool bias) {
+  return weight ? (bias ? affine_run<kAct, true, true, T> : affine_run<kAct, true, false, T>)
+                : (bias ? affine_run<kAct, false, true, T> : affine_run<kAct, false, false, T>);
+}
+
 }  // namespace
 
 template <typename T>
@@ -82,11 +107,10 @@ void norm_forward(const T* x, T* out, T* y, T* mean, T* var, const T* w, const T
       }
       with_activation(act, [&](auto code) {
         constexpr int kAct = decltype(code)::value;
+        const AffineRun<T> run = affine_run_of<kAct, T>(w != nullptr, b != nullptr);
         for_runs(L, s, [&](int64_t off, int64_t p) {
-          for (int64_t k = 0; k < L.hw; ++k) {
-            out[off + k] = norm_affine_act(x[off + k], mt, rstd, w, b, p, kAct, slope,
-                                           &y[off + k]);
-          }
+          run(x + off, y + off, out + off, L.hw, mt, rstd, w ? w[p] : T(1), b ? b[p] : T(0),
+              slope);
         });
       });
     }

@@ -11,13 +11,18 @@ namespace minigan {
 enum Activation : int { ACT_NONE = 0, ACT_RELU = 1, ACT_LEAKY_RELU = 2, ACT_TANH = 3,
                         ACT_SIGMOID = 4 };
 
-// act(v): relu as clip(v, 0) (NaN propagates), leaky_relu as v * (1 if v > 0 else slope),
+// act(v): relu as clip(v, 0) (NaN propagates), leaky_relu as v * (1 if v > 0 else slope)
+// (for 0 <= slope <= 1; computed as max(v, 0) + slope * min(v, 0)),
 // sigmoid from exp(-|v|) only (no overflow).
 template <typename T>
 MG_HD T activate(T v, int act, T slope) {
   switch (act) {
     case ACT_RELU: return math::max_nan(v, T(0));
-    case ACT_LEAKY_RELU: return v * (v > T(0) ? T(1) : slope);
+    // = v * (v > 0 ? 1 : slope) (the same value, up to the sign of a zero), written from
+    // selects without arithmetic in a branch: GCC does not if-convert the product form
+    // (trapping math) and kept a data-dependent branch per element, 6x slower on the CPU.
+    // With an FMA (nvcc contracts it) the value is the same: fma(slope, 0, v) = v exactly.
+    case ACT_LEAKY_RELU: return math::max_nan(v, T(0)) + slope * (v < T(0) ? v : T(0));
     case ACT_TANH: return math::tanh_(v);
     case ACT_SIGMOID: {
       const T e = math::exp_(-math::abs_(v));
