@@ -150,7 +150,7 @@ __device__ __forceinline__ V warp_reduce(V v) {
 // kBlock). It may be called again at once (its shared scratch is free when it returns).
 template <typename V>
 __device__ __forceinline__ V block_reduce(V v) {
-  __shared__ alignas(16) unsigned char raw[sizeof(V) * kWarps];  // V has a constructor
+  alignas(16) __shared__ unsigned char raw[sizeof(V) * kWarps];  // V has a constructor
   V* scratch = reinterpret_cast<V*>(raw);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   v = warp_reduce(v);
