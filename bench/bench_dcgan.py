@@ -2,7 +2,8 @@
 model in torch, same batch, width and initial weights, torch on minigan's device.
 
     python -m bench.bench_dcgan [--img-size 32|64] [--batch-size 64] [--ngf 64] [--ndf 64]
-                                [--backend numpy|triton] [--tf32] [--gp] [--save PATH]
+                                [--backend numpy|triton] [--tf32] [--gp] [--threads N]
+                                [--save PATH]
 
 With ``--backend triton`` on a GPU torch runs on the same GPU, both sides in strict IEEE
 float32 unless ``--tf32``, and the batch defaults to 128 (64 on the CPU). ``--gp`` times D
@@ -121,9 +122,19 @@ def main(argv=None) -> None:
                    help="time a plain WGAN D step and a WGAN-GP D step instead")
     p.add_argument("--gp-weight", type=float, default=10.0)
     p.add_argument("--repeat", type=int, help="timed samples (default: 5, 10 on a GPU)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for both sides: torch's, numpy's BLAS and the compiled "
+                        "kernels' (default: each library's own)")
     p.add_argument("--save", help="append the row(s) to this JSON-lines file")
     a = p.parse_args(argv)
     exit_on_sigterm()
+    if a.threads:
+        from minigan.kernels import compiled
+        from threadpoolctl import threadpool_limits
+        torch.set_num_threads(a.threads)
+        threadpool_limits(a.threads)
+        if compiled.CPU is not None:
+            compiled.CPU.set_num_threads(a.threads)
     tgt = target(a.backend, a.tf32, number=3)
     batch = a.batch_size or (128 if tgt.gpu else 64)
     repeat = a.repeat or (10 if tgt.gpu else 5)
@@ -163,7 +174,8 @@ def main(argv=None) -> None:
               f"torch {ratios['gp_over_plain_torch']:.2f}x")
     finally:
         for row in rows:
-            row.extra.update(tgt.details(), torch_threads=torch.get_num_threads())
+            row.extra.update(tgt.details(), torch_threads=torch.get_num_threads(),
+                             threads=a.threads)
         if a.save and rows:
             save(rows, a.save)
 

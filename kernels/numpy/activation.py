@@ -25,6 +25,11 @@ def apply(out: np.ndarray, act) -> np.ndarray:
     if name == "relu":
         return np.clip(out, 0, None)
     if name == "leaky_relu":
+        if 0.0 < slope <= 1.0:
+            # max(v, slope v) is v * (1 if v > 0 else slope) bit for bit (the one product
+            # slope v where v <= 0; NaN propagates) in two passes instead of four; slope 0
+            # would turn +inf into max(inf, 0 * inf) = NaN, so it takes the factor below
+            return np.maximum(out, out * out.dtype.type(slope), out=out)
         factor = np.maximum((out > 0).astype(out.dtype), slope) if 0.0 <= slope <= 1.0 else \
             (out > 0).astype(out.dtype) + (out <= 0).astype(out.dtype) * slope
         return np.multiply(out, factor, out=out)
