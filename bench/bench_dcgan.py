@@ -16,6 +16,7 @@ and reports the ratio of the two for each library.
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import torch
@@ -175,7 +176,7 @@ def main(argv=None) -> None:
     finally:
         for row in rows:
             row.extra.update(tgt.details(), torch_threads=torch.get_num_threads(),
-                             threads=a.threads)
+                             threads=a.threads, load_avg_1min=round(os.getloadavg()[0], 2))
         if a.save and rows:
             save(rows, a.save)
 
