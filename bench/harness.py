@@ -13,9 +13,9 @@ Results can be appended to a JSON-lines file for bench/results/.
 
 On a GPU (``--backend triton`` with CUDA, or ``--backend cupy``) both sides run on the same
 device, ``sync`` is ``torch.cuda.synchronize`` (a device-wide wait: Triton launches on torch's
-current stream, cupy on its own, and it waits for both) and ``number`` calls are timed per sample. GPU rows also carry, in
-``extra``, the precision and the percentages of the ceilings of ``flops_ceilings`` and
-``bandwidth_ceilings``.
+current stream, cupy on its own, and it waits for both) and ``number`` calls are timed per
+sample. GPU rows also carry, in ``extra``, the precision and the percentages of the ceilings
+of ``flops_ceilings`` and ``bandwidth_ceilings``.
 """
 
 from __future__ import annotations
