@@ -1,4 +1,8 @@
-"""Output-size arithmetic shared by every backend's kernels and by the argument checks."""
+"""Output-size arithmetic shared by every backend's kernels and by the argument checks, and the
+decoding of the arguments every backend's kernels take alike (activation specs, reduction
+axes)."""
+
+import math
 
 
 def conv_out_size(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
@@ -13,3 +17,42 @@ def pool_out_size(size: int, k: int, stride: int, pad: int, dilation: int,
     if ceil_mode and (out - 1) * stride >= size + pad:
         out -= 1
     return out
+
+
+# --- argument decoding every backend's kernels share --------------------------------------
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+"""The activations a kernel applies to its own result (channel_affine, norm_forward); the
+codes of kernels/include/minigan/activation.h are 0 for none, then this order from 1."""
+CONV_ACTIVATIONS = ("relu", "leaky_relu")  # conv2d_forward's epilogue takes these
+
+
+def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple[int, float]:
+    """(code, slope) of an activation spec: None or (name, slope), name in ``allowed``."""
+    if act is None:
+        return 0, 0.0
+    name, slope = act
+    if name not in allowed:
+        raise ValueError(f"{op}: unknown fused activation {name!r}; choose one of "
+                         f"{', '.join(allowed)}")
+    return ACTIVATIONS.index(name) + 1, float(slope)
+
+
+def reduction_plan(shape: tuple, axes) -> tuple:
+    """(stat shape, perm or None, (A, C, B)) for a reduction of ``shape`` over ``axes`` (ints,
+    negative allowed): x viewed as (A, C, B) keeps C and reduces A and B; perm, when not None,
+    first puts the kept axes in front (they are not one contiguous run)."""
+    nd = len(shape)
+    if isinstance(axes, int):
+        axes = (axes,)
+    reduced = sorted({a % nd for a in axes}) if nd else []
+    kept = [d for d in range(nd) if d not in reduced]
+    stat_shape = tuple(1 if d in reduced else n for d, n in enumerate(shape))
+    if not kept:
+        return stat_shape, None, (1, 1, math.prod(shape))
+    if kept == list(range(kept[0], kept[-1] + 1)):
+        return stat_shape, None, (math.prod(shape[:kept[0]]),
+                                  math.prod(shape[kept[0]:kept[-1] + 1]),
+                                  math.prod(shape[kept[-1] + 1:]))
+    return stat_shape, kept + reduced, (1, math.prod(shape[d] for d in kept),
+                                        math.prod(shape[d] for d in reduced))

@@ -33,7 +33,7 @@ THREADS = 256
 MAX_BLOCKS = 1 << 16  # the kernels loop grid-stride past this many blocks
 
 # act codes as kernels/include/minigan/activation.h (0 none, then ACTIVATIONS' order from 1)
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+from minigan.kernels.shapes import ACTIVATIONS, act_args  # noqa: E402,F401  (shared)
 
 
 def options() -> tuple:
@@ -106,15 +106,6 @@ def ready(a, dtype):
     return cupy.ascontiguousarray(a)
 
 
-def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple[int, float]:
-    """(code, slope) of an activation spec: None or (name, slope), name in ``allowed``."""
-    if act is None:
-        return 0, 0.0
-    name, slope = act
-    if name not in allowed:
-        raise ValueError(f"{op}: unknown fused activation {name!r}; choose one of "
-                         f"{', '.join(allowed)}")
-    return ACTIVATIONS.index(name) + 1, float(slope)
 
 
 def stored_dtype(dtype) -> np.dtype:

@@ -18,10 +18,9 @@ import numpy as np
 from minigan.kernels.cupy import _common
 from minigan.kernels.cupy._common import cupy
 from minigan.kernels.cupy.elementwise import act_kernel
-from minigan.kernels.shapes import conv_out_size
+from minigan.kernels.shapes import CONV_ACTIVATIONS, conv_out_size
 
 CHUNK_BYTES = 64 << 20  # the most bytes one slice's column matrix takes (tests shrink it)
-CONV_ACTIVATIONS = ("relu", "leaky_relu")  # conv2d_forward's epilogue takes these
 
 
 def matmul(a, b):

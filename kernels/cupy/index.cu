@@ -2,12 +2,6 @@
 // One thread per element, grid-stride; every offset is 64-bit.
 #include "minigan/hd.h"
 
-#ifndef MG_GRID_LOOP
-#define MG_GRID_LOOP(i, n)                                                         \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-       i += (long long)blockDim.x * gridDim.x)
-#endif
-
 // out, viewed as (P, S, Q), gets g, viewed as (P, L, Q), added at out[p][index[l]][q]
 // (atomically: several l may name one slot). A negative index counts from the end; one
 // outside [-S, S) adds nothing.

@@ -14,27 +14,11 @@ import math
 import numpy as np
 from minigan.kernels.cupy import _common
 from minigan.kernels.cupy._common import cupy, ptr, stream
+from minigan.kernels.shapes import reduction_plan
 
 PENALTY_KINDS = ("two-sided", "one-sided", "squared", "power")
 
 
-def _axes_plan(shape: tuple, axes) -> tuple:
-    """(stat shape, perm or None, (A, C, B)) for a reduction over ``axes``: perm puts the
-    kept axes first when they are not one contiguous run."""
-    nd = len(shape)
-    if isinstance(axes, int):
-        axes = (axes,)
-    reduced = sorted({a % nd for a in axes}) if nd else []
-    kept = [d for d in range(nd) if d not in reduced]
-    stat_shape = tuple(1 if d in reduced else n for d, n in enumerate(shape))
-    if not kept:
-        return stat_shape, None, (1, 1, math.prod(shape))
-    if kept == list(range(kept[0], kept[-1] + 1)):
-        return stat_shape, None, (math.prod(shape[:kept[0]]),
-                                  math.prod(shape[kept[0]:kept[-1] + 1]),
-                                  math.prod(shape[kept[-1] + 1:]))
-    return stat_shape, kept + reduced, (1, math.prod(shape[d] for d in kept),
-                                        math.prod(shape[d] for d in reduced))
 
 
 def _to_acb(x, perm):
@@ -57,7 +41,7 @@ def normalize_forward(x, axes, eps):
     """(y, mean, var): y = (x - mean) / sqrt(var + eps), biased var, over ``axes``; mean and
     var keep the reduced axes as size 1."""
     dtype = _common.check_float("normalize_forward", x)
-    stat_shape, perm, (A, C, B) = _axes_plan(tuple(x.shape), axes)
+    stat_shape, perm, (A, C, B) = reduction_plan(tuple(x.shape), axes)
     xa = _to_acb(x, perm)
     y = cupy.empty_like(xa)
     if A * B == 0 or C == 0:  # an empty reduction: NaN statistics, as numpy and torch give
@@ -74,7 +58,7 @@ def normalize_forward(x, axes, eps):
 def normalize_backward(g, y, var, axes, eps):
     """dx = invstd * (g - mean(g) - y * mean(g * y)) over ``axes``, for y = normalize(x)."""
     dtype = _common.check_float("normalize_backward", y)
-    _, perm, (A, C, B) = _axes_plan(tuple(y.shape), axes)
+    _, perm, (A, C, B) = reduction_plan(tuple(y.shape), axes)
     ya = _to_acb(y, perm)
     ga = _to_acb(g.astype(dtype, copy=False), perm)
     va = _common.ready(var, dtype).reshape(-1)

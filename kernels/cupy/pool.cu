@@ -5,12 +5,6 @@
 // kernels/triton/pool.py, which these mirror lane for lane).
 #include "minigan/hd.h"
 
-#ifndef MG_GRID_LOOP
-#define MG_GRID_LOOP(i, n)                                                         \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-       i += (long long)blockDim.x * gridDim.x)
-#endif
-
 namespace {
 
 __device__ __forceinline__ float neg_inf(float) { return __int_as_float(0xff800000); }

@@ -4,12 +4,6 @@
 // continues it exactly.
 #include "minigan/hd.h"
 
-#ifndef MG_GRID_LOOP
-#define MG_GRID_LOOP(i, n)                                                         \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
-       i += (long long)blockDim.x * gridDim.x)
-#endif
-
 namespace {
 
 struct Words {

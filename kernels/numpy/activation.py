@@ -6,9 +6,7 @@ LeakyRelu factor), so a fused result equals the unfused one bit for bit."""
 from __future__ import annotations
 
 import numpy as np
-
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
-CONV_ACTIVATIONS = ("relu", "leaky_relu")  # conv2d_forward's epilogue takes these
+from minigan.kernels.shapes import ACTIVATIONS, CONV_ACTIVATIONS  # noqa: F401  (shared)
 
 
 def sigmoid(a):

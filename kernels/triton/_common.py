@@ -83,7 +83,7 @@ def tanh(x):
 # constexpr: the branch is uniform across a launch (free on a GPU) and the kernels keep one
 # compiled configuration each instead of five. The formulas are the elementwise kernels', so
 # a fused result equals the unfused one bit for bit.
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+from minigan.kernels.shapes import ACTIVATIONS, act_args  # noqa: E402,F401  (shared)
 
 
 @triton.jit
@@ -103,15 +103,6 @@ def activate(v, act, slope, SMOOTH: tl.constexpr):
     return v
 
 
-def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple:
-    """(code, slope) of an activation spec: None or (name, slope), name in ``allowed``."""
-    if act is None:
-        return 0, 0.0
-    name, slope = act
-    if name not in allowed:
-        raise ValueError(f"{op}: unknown fused activation {name!r}; choose one of "
-                         f"{', '.join(allowed)}")
-    return ACTIVATIONS.index(name) + 1, float(slope)
 
 
 def next_pow2(n: int) -> int:

@@ -47,7 +47,7 @@ program runs serially in numpy, so there the biggest tiles and no K split win.
 import torch
 import triton
 import triton.language as tl
-from minigan.kernels.shapes import conv_out_size
+from minigan.kernels.shapes import CONV_ACTIVATIONS, conv_out_size
 from minigan.kernels.triton import _common
 
 FLOAT_TYPES = (torch.float32, torch.float64)
@@ -60,7 +60,6 @@ CONV_BM = {torch.float32: (64, 128), torch.float64: (64,)}
 CONV_BN = {torch.float32: (16, 32, 64, 128), torch.float64: (16, 32, 64)}
 WGRAD_BM = {torch.float32: (16, 64, 128), torch.float64: (16, 64)}
 WGRAD_BN = {torch.float32: (16, 64, 128), torch.float64: (16, 64)}
-CONV_ACTIVATIONS = ("relu", "leaky_relu")  # the epilogue's (kernels/__init__ KERNELS)
 MIN_SPLIT_BLOCKS = 8  # a K split is at least this many BLOCK_K steps long
 
 # Tests set these to force a path: None = the heuristic.

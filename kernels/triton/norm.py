@@ -52,6 +52,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from minigan.kernels.shapes import reduction_plan
 from minigan.kernels.triton import _common
 from minigan.kernels.triton import elementwise as _elementwise
 
@@ -508,24 +509,6 @@ def _like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _axes_plan(shape: tuple, axes) -> tuple:
-    """(stat shape, perm or None, (A, C, B)) for a reduction over ``axes`` (ints, negative
-    allowed): perm puts the kept axes first when they are not one contiguous run."""
-    nd = len(shape)
-    if isinstance(axes, int):
-        axes = (axes,)
-    reduced = sorted({a % nd for a in axes}) if nd else []
-    kept = [d for d in range(nd) if d not in reduced]
-    stat_shape = tuple(1 if d in reduced else n for d, n in enumerate(shape))
-    if not kept:
-        return stat_shape, None, (1, 1, math.prod(shape))
-    if kept == list(range(kept[0], kept[-1] + 1)):
-        return stat_shape, None, (math.prod(shape[:kept[0]]),
-                                  math.prod(shape[kept[0]:kept[-1] + 1]),
-                                  math.prod(shape[kept[-1] + 1:]))
-    perm = kept + reduced
-    return stat_shape, perm, (1, math.prod(shape[d] for d in kept),
-                              math.prod(shape[d] for d in reduced))
 
 
 def _to_acb(x: torch.Tensor, perm) -> torch.Tensor:
@@ -552,7 +535,7 @@ def normalize_forward(x, axes, eps):
     """(y, mean, var): y = (x - mean) / sqrt(var + eps), biased var, over ``axes``; mean and
     var keep the reduced axes as size 1."""
     _check(x, "normalize_forward")
-    stat_shape, perm, (A, C, B) = _axes_plan(tuple(x.shape), axes)
+    stat_shape, perm, (A, C, B) = reduction_plan(tuple(x.shape), axes)
     xa = _to_acb(x, perm)
     y = torch.empty_like(xa)
     mean = torch.empty(C, dtype=x.dtype, device=x.device)
@@ -577,7 +560,7 @@ def normalize_forward(x, axes, eps):
 def normalize_backward(g, y, var, axes, eps):
     """dx = invstd * (g - mean(g) - y * mean(g * y)) over ``axes``, for y = normalize(x)."""
     _check(y, "normalize_backward")
-    stat_shape, perm, (A, C, B) = _axes_plan(tuple(y.shape), axes)
+    stat_shape, perm, (A, C, B) = reduction_plan(tuple(y.shape), axes)
     ya = _to_acb(y, perm)
     ga = _to_acb(_like(g, y), perm)
     va = _like(var, y).reshape(-1)

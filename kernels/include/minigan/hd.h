@@ -21,6 +21,13 @@ typedef long long int64_t;
 typedef int int32_t;
 #endif
 
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+// A grid-stride loop over [0, n) with 64-bit indices (the runtime-compiled kernels' idiom).
+#define MG_GRID_LOOP(i, n)                                                       \
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
+       i += (long long)blockDim.x * gridDim.x)
+#endif
+
 namespace minigan {
 namespace math {
 
