@@ -29,7 +29,28 @@ settings.register_profile("dev", max_examples=100, deadline=None,
                                                  HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get("MINIGAN_HYPOTHESIS_PROFILE", "ci"))
 
-BACKENDS = ["numpy", "triton", "cupy"]
+BACKENDS = ["numpy", "numpy-noext", "triton", "cupy"]
+
+# "numpy-noext" is the numpy backend with its compiled kernels (minigan.kernels._C) switched off:
+# the numpy code for the same kernels. It runs in the modules that exercise the kernels the
+# extension replaces (the kernel table, convolution, normalization, optimizers, penalties,
+# fusion, the gradient checks, layers, losses, tensor ops and whole GAN steps against torch);
+# elsewhere the one numpy run is enough.
+NO_EXTENSION_MODULES = {"test_backends", "test_conv_pool", "test_norm_act_loss", "test_optim",
+                        "test_penalties", "test_fusion", "test_gradcheck", "test_nn",
+                        "test_gan_parity", "test_losses", "test_tensor_ops"}
+
+
+def _drop_noext_elsewhere(config, items) -> None:
+    def wanted(item) -> bool:
+        spec = getattr(item, "callspec", None)
+        if spec is None or spec.params.get("backend") != "numpy-noext":
+            return True
+        return item.module.__name__.rsplit(".", 1)[-1] in NO_EXTENSION_MODULES
+    kept = [item for item in items if wanted(item)]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if not wanted(item)])
+        items[:] = kept
 
 # Triton's interpreter runs each kernel launch in Python and numpy (~2 ms a launch, a
 # property example is hundreds of launches): there, property tests draw fewer examples. The
@@ -63,8 +84,14 @@ def _backend_or_skip(name: str) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request) -> str:
+def backend(request, monkeypatch) -> str:
     """Every backend runs the same tests; one that cannot run on this machine is skipped."""
+    if request.param == "numpy-noext":
+        from minigan.kernels import compiled
+        if compiled.CPU is None:
+            pytest.skip("the compiled CPU kernels are not built here: the numpy run is this run")
+        monkeypatch.setattr(compiled, "CPU", None)
+        return "numpy"
     return _backend_or_skip(request.param)
 
 
@@ -132,6 +159,7 @@ def start_sm90_compile(config, jobs: int) -> dict:
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection
 def pytest_collection_modifyitems(session, config, items):
+    _drop_noext_elsewhere(config, items)
     if any(item.name == SM90_TEST for item in items) and len(items) > 1:
         try:
             import triton  # noqa: F401
