@@ -1,5 +1,5 @@
-"""``python -m minigan``: the version, and for each backend whether it runs here and which
-kernels it uses (for numpy: whether pip built the compiled CPU kernels)."""
+"""``python -m minigan``: the version, for each backend whether it runs here and which kernels it
+uses, and which of csrc/'s compiled modules pip built (the CPU kernels, the CUDA kernels)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def main() -> int:
             print(f"  {name:<7} cannot run here: {e}")
             continue
         print(f"  {name:<7} runs: {backend.describe()}")
+    from minigan.kernels import compiled
+    for name, module, what in (("_C", compiled.CPU, "CPU kernels"),
+                               ("_C_cuda", compiled.CUDA, "CUDA kernels")):
+        state = "built" if module is not None else compiled.why_missing(name)
+        if name == "_C_cuda" and module is not None:
+            d = module.details()
+            state += (f" for {d.get('built_archs', '?')}; {d.get('device_count', 0)} device(s) "
+                      "here" + (f" ({d['error']})" if d.get("error") else ""))
+        print(f"  minigan.kernels.{name:<8} ({what}): {state}")
     print("train: python -m minigan.train --help")
     return 0
 

@@ -424,12 +424,25 @@ def test_install_says_whether_the_kernels_were_built(tmp_path):
     compiler = "the compiler failed" if importlib.util.find_spec("pybind11") else \
         "pybind11 is not installed in the build environment"
     for env, reason in (({"MINIGAN_BUILD_EXTENSION": "0"}, "MINIGAN_BUILD_EXTENSION=0"),
-                        ({"CC": "false", "CXX": "false"}, compiler)):
+                        ({"CC": "false", "CXX": "false", "MINIGAN_BUILD_CUDA": "0"}, compiler)):
         proc = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=120,
                               env={**os.environ, **env})
         assert proc.returncode == 0, proc.stderr
         assert "minigan: the compiled CPU kernels (minigan.kernels._C) were not built: " \
                f"{reason}" in proc.stderr
+    # the CUDA module: skipped on request, or for want of nvcc (the install goes on)
+    no_nvcc = {"PATH": "/usr/bin:/bin", "CUDA_HOME": "", "CUDA_PATH": ""}
+    for env, reason in (({"MINIGAN_BUILD_CUDA": "0"}, "MINIGAN_BUILD_CUDA=0"),
+                        (no_nvcc, "nvcc was not found")):
+        proc = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "MINIGAN_BUILD_CPU": "0", **env})
+        assert proc.returncode == 0, proc.stderr
+        assert "minigan: the CUDA kernels (minigan.kernels._C_cuda) were not built: " \
+               f"{reason}" in proc.stderr
+    proc = subprocess.run(build, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **no_nvcc, "MINIGAN_BUILD_CPU": "0",
+                               "MINIGAN_BUILD_CUDA": "1"})
+    assert proc.returncode != 0 and "MINIGAN_BUILD_CUDA=1 but nvcc was not found" in proc.stderr
     from minigan.kernels import compiled
     proc = subprocess.run([sys.executable, "-m", "minigan"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
@@ -437,6 +450,8 @@ def test_install_says_whether_the_kernels_were_built(tmp_path):
     numpy_line = next(line for line in proc.stdout.splitlines() if "numpy " in line)
     assert ("C++ kernels" in numpy_line) == (compiled.CPU is not None)
     assert "not built" in numpy_line or compiled.CPU is not None
+    cuda_line = next(line for line in proc.stdout.splitlines() if "_C_cuda" in line)
+    assert ("device(s) here" in cuda_line) == (compiled.CUDA is not None), cuda_line
 
 
 def test_evaluation_during_training_keeps_the_best(tmp_path, monkeypatch, capsys):
