@@ -181,6 +181,9 @@ def extensions() -> list:
     try:
         import pybind11
     except ImportError:  # a build without isolation on a machine without pybind11
+        if cuda_mode() == "1":
+            raise SystemExit("MINIGAN_BUILD_CUDA=1 but pybind11 is not installed in the build "
+                             "environment") from None
         for name in NOT_BUILT:
             say(NOT_BUILT[name].format("pybind11 is not installed in the build environment"))
         return []
