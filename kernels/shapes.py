@@ -38,6 +38,14 @@ def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple[
     return ACTIVATIONS.index(name) + 1, float(slope)
 
 
+def channel_rows(shape: tuple) -> tuple[int, int, int]:
+    """(N, C, prod(spatial)): an (N, C, *) array viewed along its channel axis, as the
+    per-channel affine kernels (channel_affine, its backward) take it."""
+    if len(shape) < 2:
+        raise ValueError(f"channel affine needs at least 2 dimensions, got shape {shape}")
+    return shape[0], shape[1], math.prod(shape[2:])
+
+
 def reduction_plan(shape: tuple, axes) -> tuple:
     """(stat shape, perm or None, (A, C, B)) for a reduction of ``shape`` over ``axes`` (ints,
     negative allowed): x viewed as (A, C, B) keeps C and reduces A and B; perm, when not None,

@@ -43,6 +43,19 @@ def slices(request, monkeypatch):
     return request.param
 
 
+def assert_same_with_threads(run, threads: int = 3) -> None:
+    """run() (a tuple of arrays) gives the same bits with the extension on 1 and ``threads``
+    threads: no result may depend on how the work is split."""
+    one = run()
+    try:
+        EXT.set_num_threads(threads)
+        many = run()
+    finally:
+        EXT.set_num_threads(1)
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_extension_is_built_in_ci():
     """CI installs with the extension; a build that quietly failed would leave these kernels
     untested and the step slower, so there it is an error."""
@@ -230,14 +243,7 @@ def test_threads_do_not_change_results():
                 conv.conv2d_backward_input(g, w, (32, 30), *geom),
                 *norm.normalize_forward(x, (0, 2, 3), 1e-5))
     assert EXT.get_num_threads() == 1
-    one = run()
-    try:
-        EXT.set_num_threads(3)
-        three = run()
-    finally:
-        EXT.set_num_threads(1)
-    for a, b in zip(one, three):
-        np.testing.assert_array_equal(a, b)
+    assert_same_with_threads(run)
     with pytest.raises(ValueError, match="set_num_threads: n must be >= 1, got 0"):
         EXT.set_num_threads(0)
 

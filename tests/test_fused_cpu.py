@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from minigan.kernels import compiled
 from minigan.kernels.numpy import optim
 
+from tests.test_cpu_extension import assert_same_with_threads
 from tests.torch_ref import assert_close
 
 EXT = compiled.CPU
@@ -179,14 +180,7 @@ def test_norm_threads_do_not_change_results():
         grads = [np.empty_like(x), np.empty(16, x.dtype), np.empty(16, x.dtype)]
         EXT.norm_backward(g, out, y, var, w, *grads, _layout(case), 1e-5, 2, 0.2)
         return out, y, mean, var, *grads
-    one = run()
-    try:
-        EXT.set_num_threads(3)
-        three = run()
-    finally:
-        EXT.set_num_threads(1)
-    for a, b_ in zip(one, three):
-        np.testing.assert_array_equal(a, b_)
+    assert_same_with_threads(run)
 
 
 # --- multi-tensor optimizers ----------------------------------------------------------------
@@ -412,14 +406,7 @@ def test_optimizer_threads_do_not_change_results():
         EXT.adam_step(params, grads, *states, [None] * 3, [1, 2, 3], 1e-3, 0.9, 0.999, 1e-8,
                       0.0, False, False, False)
         return params + states[0] + states[1]
-    one = run()
-    try:
-        EXT.set_num_threads(3)
-        three = run()
-    finally:
-        EXT.set_num_threads(1)
-    for a, b in zip(one, three):
-        np.testing.assert_array_equal(a, b)
+    assert_same_with_threads(run)
 
 
 # --- gradient penalties ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from minigan.kernels.cupy import _common
 from minigan.kernels.cupy._common import cupy, ptr, stream
-from minigan.kernels.shapes import reduction_plan
+from minigan.kernels.shapes import channel_rows, reduction_plan
 
 PENALTY_KINDS = ("two-sided", "one-sided", "squared", "power")
 
@@ -72,18 +72,12 @@ def normalize_backward(g, y, var, axes, eps):
     return _from_acb(dx, perm)
 
 
-def _channel_dims(shape: tuple) -> tuple[int, int, int]:
-    if len(shape) < 2:
-        raise ValueError(f"channel affine needs at least 2 dimensions, got shape {shape}")
-    return shape[0], shape[1], math.prod(shape[2:])
-
-
 def channel_affine(y, weight, bias, act=None):
     """act(y * weight[c] + bias[c]) along axis 1 (weight or bias may be None; ``act`` None or
     (name, slope)), one pass."""
     dtype = _common.check_float("channel_affine", y)
     code, slope = _common.act_args(act, op="channel_affine")
-    acb = _channel_dims(tuple(y.shape))
+    acb = channel_rows(tuple(y.shape))
     y = cupy.ascontiguousarray(y)
     weight, bias = _common.ready(weight, dtype), _common.ready(bias, dtype)
     out = cupy.empty_like(y)
@@ -96,7 +90,7 @@ def channel_affine(y, weight, bias, act=None):
 def channel_affine_backward(g, y, weight, need_y, need_w, need_b):
     """(g * weight[c], sum of g * y per c, sum of g per c), None where not needed."""
     dtype = _common.check_float("channel_affine_backward", y)
-    A, C, B = _channel_dims(tuple(y.shape))
+    A, C, B = channel_rows(tuple(y.shape))
     if not (need_y or need_w or need_b):
         return None, None, None
     y = cupy.ascontiguousarray(y)

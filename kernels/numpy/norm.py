@@ -17,6 +17,7 @@ import math
 import numpy as np
 from minigan.kernels import compiled
 from minigan.kernels.numpy import activation
+from minigan.kernels.shapes import channel_rows
 
 
 def _rows(shape: tuple, axes: tuple) -> tuple[int, int, int] | None:
@@ -76,10 +77,6 @@ def normalize_backward(g, y, var, axes, eps):
                      - y * np.mean(g * y, axis=axes, keepdims=True))
 
 
-def _channel_rows(shape: tuple) -> tuple[int, int, int]:
-    return shape[0], shape[1], math.prod(shape[2:])
-
-
 def _channel_view(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape((1, -1) + (1,) * (ndim - 2))
 
@@ -90,7 +87,7 @@ def channel_affine(y, weight, bias, act=None):
     if compiled.CPU is not None and y.dtype in (np.float32, np.float64):
         y = np.ascontiguousarray(y)
         out = np.empty_like(y)
-        compiled.CPU.channel_affine(y, weight, bias, out, _channel_rows(y.shape))
+        compiled.CPU.channel_affine(y, weight, bias, out, channel_rows(y.shape))
         return activation.apply(out, act)
     out = y * _channel_view(weight, y.ndim) if weight is not None else y.copy()
     if bias is not None:
@@ -107,7 +104,7 @@ def channel_affine_backward(g, y, weight, need_y, need_w, need_b):
         gy = np.empty_like(y) if need_y else None
         gw = np.empty(c, dtype=y.dtype) if need_w else None
         gb = np.empty(c, dtype=y.dtype) if need_b else None
-        compiled.CPU.channel_affine_backward(g, y, weight, gy, gw, gb, _channel_rows(y.shape))
+        compiled.CPU.channel_affine_backward(g, y, weight, gy, gw, gb, channel_rows(y.shape))
         return gy, gw, gb
     axes = (0,) + tuple(range(2, y.ndim))
     gy = (g * _channel_view(weight, y.ndim) if weight is not None else g.copy()) \

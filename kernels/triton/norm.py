@@ -52,7 +52,7 @@ import math
 import torch
 import triton
 import triton.language as tl
-from minigan.kernels.shapes import reduction_plan
+from minigan.kernels.shapes import channel_rows, reduction_plan
 from minigan.kernels.triton import _common
 from minigan.kernels.triton import elementwise as _elementwise
 
@@ -581,17 +581,11 @@ def normalize_backward(g, y, var, axes, eps):
     return _from_acb(dx, perm)
 
 
-def _channel_dims(shape: tuple) -> tuple[int, int, int]:
-    if len(shape) < 2:
-        raise ValueError(f"channel affine needs at least 2 dimensions, got shape {shape}")
-    return shape[0], shape[1], math.prod(shape[2:])
-
-
 def channel_affine(y, weight, bias, act=None):
     """act(y * weight[c] + bias[c]) along axis 1 (weight or bias may be None; ``act`` None or
     (name, slope), fused into the same pass)."""
     _check(y, "channel_affine")
-    A, C, B = _channel_dims(tuple(y.shape))
+    A, C, B = channel_rows(tuple(y.shape))
     ya = y.contiguous()
     out = torch.empty_like(ya)
     if out.numel() == 0:
@@ -612,7 +606,7 @@ def channel_affine(y, weight, bias, act=None):
 def channel_affine_backward(g, y, weight, need_y, need_w, need_b):
     """(g * weight[c], sum of g * y per c, sum of g per c), None where not needed."""
     _check(y, "channel_affine_backward")
-    A, C, B = _channel_dims(tuple(y.shape))
+    A, C, B = channel_rows(tuple(y.shape))
     ya = y.contiguous()
     ga = _like(g, ya)
     if not (need_y or need_w or need_b):

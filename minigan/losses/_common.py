@@ -56,12 +56,6 @@ def batch_norms(grad: Tensor) -> Tensor:
     return grad.reshape(grad.shape[0], -1).norm(2, dim=1)
 
 
-def batch_sq_norms(grad: Tensor) -> Tensor:
-    """The squared norm of each sample's gradient (no square root: smooth at zero)."""
-    flat = grad.reshape(grad.shape[0], -1)
-    return (flat * flat).sum(1)
-
-
 def parameters(source) -> list:
     """The parameters of a Module (anything with ``parameters()``) or of an iterable."""
     return list(source.parameters() if hasattr(source, "parameters") else source)
