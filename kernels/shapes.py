@@ -1,6 +1,6 @@
 """Output-size arithmetic shared by every backend's kernels and by the argument checks, and the
-decoding of the arguments every backend's kernels take alike (activation specs, reduction
-axes)."""
+decoding of the arguments every backend's kernels take alike (activation specs, penalty kinds,
+reduction axes, channel views)."""
 
 import math
 
@@ -36,6 +36,18 @@ def act_args(act, allowed=ACTIVATIONS, op: str = "a fused activation") -> tuple[
         raise ValueError(f"{op}: unknown fused activation {name!r}; choose one of "
                          f"{', '.join(allowed)}")
     return ACTIVATIONS.index(name) + 1, float(slope)
+
+
+PENALTY_KINDS = ("two-sided", "one-sided", "squared", "power")
+"""The per-sample gradient-norm penalties of penalty_forward/backward; their codes in
+kernels/include/minigan/penalty.h are this order from 0."""
+
+
+def penalty_code(kind: str) -> int:
+    if kind not in PENALTY_KINDS:
+        raise ValueError(f"unknown penalty kind {kind!r}; choose one of "
+                         f"{', '.join(PENALTY_KINDS)}")
+    return PENALTY_KINDS.index(kind)
 
 
 def channel_rows(shape: tuple) -> tuple[int, int, int]:

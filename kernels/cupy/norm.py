@@ -14,11 +14,7 @@ import math
 import numpy as np
 from minigan.kernels.cupy import _common
 from minigan.kernels.cupy._common import cupy, ptr, stream
-from minigan.kernels.shapes import channel_rows, reduction_plan
-
-PENALTY_KINDS = ("two-sided", "one-sided", "squared", "power")
-
-
+from minigan.kernels.shapes import channel_rows, penalty_code, reduction_plan
 
 
 def _to_acb(x, perm):
@@ -193,17 +189,10 @@ def norm_backward(g, out, y, var, weight, layout, eps, act, need_x, need_w, need
     return dx, dw, db
 
 
-def _penalty_kind(kind: str) -> int:
-    if kind not in PENALTY_KINDS:
-        raise ValueError(f"penalty: unknown kind {kind!r}; choose one of "
-                         f"{', '.join(PENALTY_KINDS)}")
-    return PENALTY_KINDS.index(kind)
-
-
 def penalty_forward(g2d, kind, center, power):
     """(squared norm of each row of g2d, the penalty of each row), shapes (rows,)."""
     dtype = _common.check_float("penalty_forward", g2d)
-    code = _penalty_kind(kind)
+    code = penalty_code(kind)
     if g2d.ndim != 2:
         raise ValueError(f"penalty_forward: g2d must be 2-D (rows, cols), got {g2d.shape}")
     g2d = cupy.ascontiguousarray(g2d)
@@ -219,7 +208,7 @@ def penalty_forward(g2d, kind, center, power):
 def penalty_backward(g2d, sq_norms, upstream, kind, center, power):
     """dg = upstream[row] * c(sq_norms[row]) * g2d: the gradient of the row penalties."""
     dtype = _common.check_float("penalty_backward", g2d)
-    code = _penalty_kind(kind)
+    code = penalty_code(kind)
     g2d = cupy.ascontiguousarray(g2d)
     rows, cols = g2d.shape
     sq_norms = _common.ready(sq_norms, dtype).reshape(-1)

@@ -19,14 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from minigan.kernels import compiled
-
-KINDS = ("two-sided", "one-sided", "squared", "power")
-
-
-def kind_code(kind: str) -> int:
-    if kind not in KINDS:
-        raise ValueError(f"unknown penalty kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return KINDS.index(kind)
+from minigan.kernels.shapes import penalty_code
 
 
 def _compiled(name: str, *arrays) -> bool:
@@ -36,7 +29,7 @@ def _compiled(name: str, *arrays) -> bool:
 
 def penalty_forward(g2d, kind, center, power):
     """(sq_norms, penalty), each (N,), for g2d (N, D)."""
-    code = kind_code(kind)
+    code = penalty_code(kind)
     g = np.ascontiguousarray(g2d)
     if _compiled("penalty_forward", g):
         sq = np.empty(g.shape[0], dtype=g.dtype)
@@ -74,7 +67,7 @@ def coefficient(sq, code: int, center: float, power: float) -> np.ndarray:
 
 def penalty_backward(g2d, sq_norms, upstream, kind, center, power):
     """dg[i] = upstream[i] * c_i * g[i]: the gradient of sum_i upstream[i] penalty_i."""
-    code = kind_code(kind)
+    code = penalty_code(kind)
     g = np.ascontiguousarray(g2d)
     up = np.ascontiguousarray(upstream).astype(g.dtype, copy=False).reshape(g.shape[0])
     sq = np.ascontiguousarray(sq_norms)

@@ -3,22 +3,16 @@ Triton backend: the row sums and the per-row formulas composed of the elementwis
 reduction kernels (so they launch only configurations those modules list). Signatures and
 results match ``minigan.kernels.numpy.penalty``; torch tensors are storage only."""
 
+from minigan.kernels.shapes import penalty_code
 from minigan.kernels.triton import elementwise as _elementwise
 from minigan.kernels.triton import reduce as _reduce
 
-KINDS = ("two-sided", "one-sided", "squared", "power")
 _EW = _elementwise.KERNELS
-
-
-def _code(kind: str) -> int:
-    if kind not in KINDS:
-        raise ValueError(f"unknown penalty kind {kind!r}; choose one of {', '.join(KINDS)}")
-    return KINDS.index(kind)
 
 
 def penalty_forward(g2d, kind, center, power):
     """(sq_norms, penalty), each (N,), for g2d (N, D)."""
-    code = _code(kind)
+    code = penalty_code(kind)
     g = g2d.contiguous()
     sq = _reduce.sum_(_EW["mul"](g, g), (1,), False)
     if code == 2:
@@ -33,7 +27,7 @@ def penalty_forward(g2d, kind, center, power):
 
 def penalty_backward(g2d, sq_norms, upstream, kind, center, power):
     """dg[i] = upstream[i] c_i g[i], c_i 0 at a zero norm for the norm kinds."""
-    code = _code(kind)
+    code = penalty_code(kind)
     g = g2d.contiguous()
     up = upstream.reshape(g.shape[0])
     if code == 2:
